@@ -1,0 +1,717 @@
+//! Delimited text: encoding detection, dialect sniffing, loading through
+//! polars' multithreaded CSV reader.
+
+use std::borrow::Cow;
+use std::io::Cursor;
+use std::path::Path;
+
+use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::error::{IngestError, Result};
+use crate::naming::clean_column_names;
+use crate::{Limits, LoadOptions};
+
+/// Null markers recognised by default (the common spreadsheet and pandas ones).
+pub const DEFAULT_NULL_VALUES: &[&str] = &[
+    "", "NA", "N/A", "n/a", "#N/A", "NULL", "null", "NaN", "nan", "None", "<NA>", "#NA", "-NaN",
+];
+
+/// What sniffing found out about a text file.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextInfo {
+    /// The detected (or given) encoding, e.g. `UTF-8`, `UTF-16LE`, `windows-1252`.
+    pub encoding: String,
+    pub bom: bool,
+    pub delimiter: String,
+    pub quote: String,
+    pub has_header: bool,
+    pub columns: Vec<String>,
+    /// A few data rows as text.
+    pub sample_rows: Vec<Vec<String>>,
+    /// Lines of the sample whose field count differs from the usual one.
+    pub ragged_lines: usize,
+    /// Columns whose values look like numbers written with decimal commas.
+    pub decimal_comma_columns: Vec<String>,
+    pub estimated_rows: u64,
+}
+
+/// Which encoding a text file is in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TextEncoding {
+    pub encoding: &'static Encoding,
+    pub bom: bool,
+}
+
+impl TextEncoding {
+    fn label(&self) -> String {
+        let name = self.encoding.name();
+        if self.encoding == UTF_8 && self.bom {
+            "UTF-8 (with BOM)".into()
+        } else {
+            name.into()
+        }
+    }
+}
+
+/// A UTF-16 byte order, by BOM or by the pattern of zero bytes in ASCII text.
+pub(crate) fn looks_utf16(head: &[u8]) -> Option<&'static Encoding> {
+    if head.starts_with(&[0xFF, 0xFE]) {
+        return Some(UTF_16LE);
+    }
+    if head.starts_with(&[0xFE, 0xFF]) {
+        return Some(UTF_16BE);
+    }
+    let sample = &head[..head.len().min(4096) & !1];
+    if sample.len() < 8 {
+        return None;
+    }
+    let pairs = sample.len() / 2;
+    let even_zero = sample.iter().step_by(2).filter(|&&b| b == 0).count();
+    let odd_zero = sample
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .filter(|&&b| b == 0)
+        .count();
+    if odd_zero * 10 > pairs * 3 && even_zero * 20 < pairs {
+        Some(UTF_16LE)
+    } else if even_zero * 10 > pairs * 3 && odd_zero * 20 < pairs {
+        Some(UTF_16BE)
+    } else {
+        None
+    }
+}
+
+/// Detects the encoding of `bytes` (the whole file when `complete`).
+pub(crate) fn detect_encoding(bytes: &[u8], complete: bool) -> TextEncoding {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return TextEncoding {
+            encoding: UTF_8,
+            bom: true,
+        };
+    }
+    if let Some(enc) = looks_utf16(bytes) {
+        return TextEncoding {
+            encoding: enc,
+            bom: bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]),
+        };
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(_) => {
+            return TextEncoding {
+                encoding: UTF_8,
+                bom: false,
+            };
+        }
+        // Only the last character was cut off by the sample window.
+        Err(e) if !complete && e.error_len().is_none() => {
+            return TextEncoding {
+                encoding: UTF_8,
+                bom: false,
+            };
+        }
+        Err(_) => {}
+    }
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    detector.feed(bytes, complete);
+    TextEncoding {
+        encoding: detector.guess(None, chardetng::Utf8Detection::Allow),
+        bom: false,
+    }
+}
+
+pub(crate) fn encoding_for_label(label: &str) -> Result<&'static Encoding> {
+    let normalized = label.trim().to_ascii_lowercase();
+    let alias = match normalized.as_str() {
+        "latin-1" | "latin_1" => "latin1",
+        "utf8" | "utf-8-sig" | "utf8-bom" | "utf-8-bom" => "utf-8",
+        "utf16" | "utf-16" => "utf-16le",
+        "cp1252" => "windows-1252",
+        other => other,
+    };
+    Encoding::for_label(alias.as_bytes()).ok_or_else(|| IngestError::UnknownEncoding {
+        name: label.to_string(),
+    })
+}
+
+/// Decodes text, dropping a BOM.
+fn decode<'a>(bytes: &'a [u8], encoding: &'static Encoding) -> Cow<'a, str> {
+    let (text, _) = encoding.decode_with_bom_removal(bytes);
+    text
+}
+
+/// Splits text into records of fields, honouring quotes (doubled quotes
+/// escape; quoted fields may hold delimiters and newlines). Stops after
+/// `max_records`.
+pub(crate) fn split_records(
+    text: &str,
+    delim: char,
+    quote: char,
+    max_records: usize,
+) -> Vec<Vec<String>> {
+    let mut records = Vec::new();
+    let mut record = Vec::new();
+    let mut field = String::new();
+    let mut in_quotes = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            if c == quote {
+                if chars.peek() == Some(&quote) {
+                    field.push(quote);
+                    chars.next();
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                field.push(c);
+            }
+            continue;
+        }
+        match c {
+            c if c == quote && field.trim().is_empty() => {
+                field.clear();
+                in_quotes = true;
+            }
+            c if c == delim => record.push(std::mem::take(&mut field)),
+            '\r' => {}
+            '\n' => {
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+                if records.len() >= max_records {
+                    return records;
+                }
+            }
+            c => field.push(c),
+        }
+    }
+    if !field.is_empty() || !record.is_empty() {
+        record.push(field);
+        records.push(record);
+    }
+    records
+}
+
+const DELIMITERS: [char; 4] = [',', ';', '\t', '|'];
+
+/// Picks the delimiter that splits the sample into the most consistent
+/// number of fields (more than one).
+pub(crate) fn sniff_delimiter(text: &str) -> (char, usize) {
+    let mut best = (',', 1, 0.0f64);
+    for delim in DELIMITERS {
+        let records: Vec<Vec<String>> = split_records(text, delim, '"', 200)
+            .into_iter()
+            .filter(|r| !(r.len() == 1 && r[0].trim().is_empty()))
+            .collect();
+        if records.is_empty() {
+            continue;
+        }
+        let (mode, freq) = mode_of(records.iter().map(Vec::len));
+        if mode < 2 {
+            continue;
+        }
+        let consistency = freq as f64 / records.len() as f64;
+        // Consistency first; among equally consistent splits, more fields.
+        let score = consistency * 1000.0 + mode.min(999) as f64;
+        if score > best.2 {
+            best = (delim, mode, score);
+        }
+    }
+    (best.0, best.1)
+}
+
+fn mode_of(values: impl Iterator<Item = usize>) -> (usize, usize) {
+    let mut counts = std::collections::HashMap::new();
+    for v in values {
+        *counts.entry(v).or_insert(0usize) += 1;
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(value, count)| (count, value))
+        .unwrap_or((1, 0))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum CellKind {
+    Empty,
+    Integer,
+    Float,
+    Bool,
+    Date,
+    Text(usize),
+}
+
+fn kind_of(value: &str) -> CellKind {
+    let v = value.trim();
+    if v.is_empty() || DEFAULT_NULL_VALUES.contains(&v) {
+        CellKind::Empty
+    } else if v.parse::<i64>().is_ok() {
+        CellKind::Integer
+    } else if v.parse::<f64>().is_ok() || is_decimal_comma_number(v) {
+        CellKind::Float
+    } else if matches!(v.to_ascii_lowercase().as_str(), "true" | "false") {
+        CellKind::Bool
+    } else if looks_like_iso_date(v) {
+        CellKind::Date
+    } else {
+        CellKind::Text(v.chars().count())
+    }
+}
+
+fn looks_like_iso_date(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit)
+}
+
+/// `1.234,56`, `-3,5`, `12,0`: a number written with a decimal comma.
+pub(crate) fn is_decimal_comma_number(v: &str) -> bool {
+    let v = v.trim();
+    let v = v.strip_prefix(['-', '+']).unwrap_or(v);
+    let Some((int, frac)) = v.rsplit_once(',') else {
+        return false;
+    };
+    if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) || int.is_empty() {
+        return false;
+    }
+    let groups: Vec<&str> = int.split('.').collect();
+    if groups.len() == 1 {
+        return int.bytes().all(|b| b.is_ascii_digit());
+    }
+    groups[0].len() <= 3
+        && !groups[0].is_empty()
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit()))
+        && groups[1..].iter().all(|g| g.len() == 3)
+}
+
+/// Does the first record look like a header? Votes per column: a header cell
+/// that does not fit the type of the values below it votes yes.
+pub(crate) fn sniff_header(records: &[Vec<String>]) -> bool {
+    let Some((first, rest)) = records.split_first() else {
+        return true;
+    };
+    if rest.is_empty() {
+        // A lone line: a header if no cell is a number.
+        return first
+            .iter()
+            .all(|c| !matches!(kind_of(c), CellKind::Integer | CellKind::Float));
+    }
+    let mut votes = 0i32;
+    for (col, head) in first.iter().enumerate() {
+        let head_kind = kind_of(head);
+        let kinds: Vec<CellKind> = rest
+            .iter()
+            .filter_map(|r| r.get(col))
+            .map(|c| kind_of(c))
+            .filter(|k| *k != CellKind::Empty)
+            .collect();
+        if kinds.is_empty() {
+            continue;
+        }
+        let numeric = kinds
+            .iter()
+            .all(|k| matches!(k, CellKind::Integer | CellKind::Float));
+        let same = |want: fn(&CellKind) -> bool| kinds.iter().all(want);
+        if numeric || same(|k| *k == CellKind::Bool) || same(|k| *k == CellKind::Date) {
+            // Typed column: does the header cell break the pattern?
+            votes += if std::mem::discriminant(&head_kind) == std::mem::discriminant(&kinds[0])
+                || (numeric && matches!(head_kind, CellKind::Integer | CellKind::Float))
+            {
+                -1
+            } else {
+                1
+            };
+        } else if let CellKind::Text(len) = head_kind {
+            let lens: Vec<usize> = kinds
+                .iter()
+                .filter_map(|k| {
+                    if let CellKind::Text(l) = k {
+                        Some(*l)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            if !lens.is_empty() && lens.iter().all(|l| *l == lens[0]) {
+                votes += if len != lens[0] { 1 } else { -1 };
+            }
+        }
+    }
+    let unique = {
+        let mut seen = std::collections::HashSet::new();
+        first.iter().all(|c| seen.insert(c.trim()))
+    };
+    if votes == 0 {
+        // No evidence either way: most files have a header, unless the first
+        // row has blanks or repeats, which headers rarely do.
+        return unique && first.iter().all(|c| !c.trim().is_empty());
+    }
+    votes > 0
+}
+
+/// Everything sniffing decides, before loading.
+pub(crate) struct Dialect {
+    pub encoding: TextEncoding,
+    pub delimiter: char,
+    pub has_header: bool,
+    pub info: TextInfo,
+}
+
+/// Sniffs the dialect from the head of the file.
+pub(crate) fn sniff(head: &[u8], file_len: u64, opts: &LoadOptions) -> Result<Dialect> {
+    let complete = head.len() as u64 >= file_len;
+    let encoding = match &opts.encoding {
+        Some(label) => TextEncoding {
+            encoding: encoding_for_label(label)?,
+            bom: head.starts_with(b"\xEF\xBB\xBF")
+                || head.starts_with(&[0xFF, 0xFE])
+                || head.starts_with(&[0xFE, 0xFF]),
+        },
+        None => detect_encoding(head, complete),
+    };
+    let decoded = decode(head, encoding.encoding);
+    let mut text: &str = &decoded;
+    if !complete {
+        // Drop the partial last line.
+        if let Some(pos) = text.rfind('\n') {
+            text = &text[..pos + 1];
+        }
+    }
+    for _ in 0..opts.skip_rows {
+        text = text.split_once('\n').map_or("", |(_, rest)| rest);
+    }
+    let (delimiter, fields) = match opts.delimiter {
+        Some(d) => (d, 0),
+        None => sniff_delimiter(text),
+    };
+    let records: Vec<Vec<String>> = split_records(text, delimiter, '"', 200)
+        .into_iter()
+        .filter(|r| !(r.len() == 1 && r[0].trim().is_empty()))
+        .collect();
+    let fields = if fields == 0 {
+        mode_of(records.iter().map(Vec::len)).0
+    } else {
+        fields
+    };
+    let has_header = opts.has_header.unwrap_or_else(|| sniff_header(&records));
+    let ragged_lines = records.iter().filter(|r| r.len() != fields).count();
+    let (columns, data): (Vec<String>, &[Vec<String>]) = if has_header {
+        match records.split_first() {
+            Some((first, rest)) => (clean_column_names(first), rest),
+            None => (Vec::new(), &[]),
+        }
+    } else {
+        (
+            (1..=fields).map(|i| format!("column_{i}")).collect(),
+            &records[..],
+        )
+    };
+    let decimal_comma_columns = if delimiter == ',' {
+        Vec::new()
+    } else {
+        columns
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| {
+                let values: Vec<&str> = data
+                    .iter()
+                    .filter_map(|r| r.get(*i))
+                    .map(|v| v.trim())
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                values
+                    .iter()
+                    .any(|v| v.contains(',') && is_decimal_comma_number(v))
+                    && values
+                        .iter()
+                        .all(|v| is_decimal_comma_number(v) || v.parse::<i64>().is_ok())
+            })
+            .map(|(_, c)| c.clone())
+            .collect()
+    };
+    let sample_bytes = text.len().max(1) as u64;
+    let estimated_rows = if complete {
+        data.len() as u64
+    } else {
+        let per_record = sample_bytes / (records.len().max(1) as u64);
+        (file_len / per_record.max(1)).saturating_sub(has_header as u64)
+    };
+    let info = TextInfo {
+        encoding: encoding.label(),
+        bom: encoding.bom,
+        delimiter: match delimiter {
+            '\t' => "\\t".into(),
+            d => d.to_string(),
+        },
+        quote: "\"".into(),
+        has_header,
+        columns,
+        sample_rows: data.iter().take(5).cloned().collect(),
+        ragged_lines,
+        decimal_comma_columns,
+        estimated_rows,
+    };
+    Ok(Dialect {
+        encoding,
+        delimiter,
+        has_header,
+        info,
+    })
+}
+
+/// Loads a delimited text file into one DataFrame. Returns notes for the user.
+pub(crate) fn load_csv(
+    path: &Path,
+    head: &[u8],
+    file_len: u64,
+    opts: &LoadOptions,
+    limits: &Limits,
+) -> Result<(DataFrame, Vec<String>, TextInfo)> {
+    let mut dialect = sniff(head, file_len, opts)?;
+    let mut notes = Vec::new();
+    if dialect.info.ragged_lines > 0 {
+        notes.push(format!(
+            "{} of the first lines have a different number of fields than the rest; short rows were padded with nulls and long rows truncated",
+            dialect.info.ragged_lines
+        ));
+    }
+    if !dialect.info.decimal_comma_columns.is_empty() && !opts.decimal_comma {
+        notes.push(format!(
+            "columns {} look like numbers written with decimal commas and were kept as text; load again with decimal_comma=true to parse them as numbers",
+            dialect.info.decimal_comma_columns.join(", ")
+        ));
+    }
+    let row_cap = opts.max_rows.unwrap_or(limits.max_rows.saturating_add(1));
+    let utf8 = dialect.encoding.encoding == UTF_8;
+
+    // UTF-8 goes straight from the file through polars' multithreaded reader;
+    // anything else is transcoded in memory first.
+    let mut transcoded: Option<Vec<u8>> = None;
+    if !utf8 || dialect.encoding.bom {
+        let bytes = std::fs::read(path).map_err(|e| IngestError::io(path, e))?;
+        transcoded = Some(
+            decode(&bytes, dialect.encoding.encoding)
+                .into_owned()
+                .into_bytes(),
+        );
+        if !utf8 {
+            notes.push(format!(
+                "transcoded from {} to UTF-8",
+                dialect.encoding.label()
+            ));
+        }
+    }
+
+    let attempt = |source: &Option<Vec<u8>>, infer: Option<usize>| -> PolarsResult<DataFrame> {
+        let null_values: Vec<PlSmallStr> = match &opts.null_values {
+            Some(v) => v.iter().map(|s| s.as_str().into()).collect(),
+            None => DEFAULT_NULL_VALUES.iter().map(|s| (*s).into()).collect(),
+        };
+        let options = CsvReadOptions::default()
+            .with_has_header(dialect.has_header)
+            .with_skip_rows(opts.skip_rows)
+            .with_n_rows(Some(row_cap))
+            .with_infer_schema_length(infer)
+            .with_raise_if_empty(false)
+            .with_parse_options(
+                CsvParseOptions::default()
+                    .with_separator(dialect.delimiter as u8)
+                    .with_quote_char(Some(b'"'))
+                    .with_null_values(Some(NullValues::AllColumns(null_values)))
+                    .with_missing_is_null(true)
+                    .with_truncate_ragged_lines(true)
+                    .with_try_parse_dates(true)
+                    .with_decimal_comma(opts.decimal_comma),
+            );
+        match source {
+            Some(bytes) => options
+                .into_reader_with_file_handle(Cursor::new(bytes.as_slice()))
+                .finish(),
+            None => options
+                .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+                .finish(),
+        }
+    };
+
+    if !dialect.delimiter.is_ascii() {
+        return Err(IngestError::InvalidOption(format!(
+            "the delimiter must be a single ASCII character, got {:?}",
+            dialect.delimiter
+        )));
+    }
+
+    let mut result = attempt(&transcoded, Some(10_000));
+    if let Err(e) = &result
+        && is_utf8_error(e)
+        && transcoded.is_none()
+    {
+        // The head was ASCII but the rest is not UTF-8: detect on the whole file.
+        let bytes = std::fs::read(path).map_err(|e| IngestError::io(path, e))?;
+        let encoding = match &opts.encoding {
+            Some(_) => dialect.encoding,
+            None => detect_encoding(&bytes, true),
+        };
+        dialect.encoding = encoding;
+        dialect.info.encoding = encoding.label();
+        notes.push(format!(
+            "the file is not valid UTF-8 past its first bytes; transcoded from {}",
+            encoding.label()
+        ));
+        transcoded = Some(decode(&bytes, encoding.encoding).into_owned().into_bytes());
+        result = attempt(&transcoded, Some(10_000));
+    }
+    if let Err(e) = &result
+        && is_parse_error(e)
+    {
+        // A value late in the file did not fit the type inferred from the
+        // first rows: infer from every row.
+        result = attempt(&transcoded, None);
+        if result.is_err() {
+            result = attempt(&transcoded, Some(0)).inspect(|_| {
+                notes.push(
+                    "some columns mix values that no single type fits; every column was loaded as text (use cast_columns to convert)"
+                        .into(),
+                )
+            });
+        }
+    }
+    let mut df = result.map_err(|e| csv_error(path, e))?;
+    if opts.max_rows.is_none() && df.height() > limits.max_rows {
+        return Err(IngestError::TooManyRows {
+            path: path.to_path_buf(),
+            limit: limits.max_rows,
+        });
+    }
+    if let Some(max) = opts.max_rows
+        && df.height() >= max
+    {
+        notes.push(format!("loaded only the first {max} rows (max_rows)"));
+    }
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let cleaned = clean_column_names(&names);
+    if cleaned != names {
+        df.set_column_names(&cleaned)
+            .map_err(|e| csv_error(path, e))?;
+    }
+    dialect.info.columns = cleaned;
+    Ok((df, notes, dialect.info))
+}
+
+fn is_utf8_error(e: &PolarsError) -> bool {
+    let msg = e.to_string().to_ascii_lowercase();
+    msg.contains("utf-8") || msg.contains("utf8")
+}
+
+fn is_parse_error(e: &PolarsError) -> bool {
+    let msg = e.to_string().to_ascii_lowercase();
+    msg.contains("could not parse") || msg.contains("parse") || msg.contains("schema")
+}
+
+fn csv_error(path: &Path, e: PolarsError) -> IngestError {
+    let message = e.to_string();
+    let line = message
+        .split_whitespace()
+        .skip_while(|w| !w.eq_ignore_ascii_case("line"))
+        .nth(1)
+        .and_then(|w| w.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok());
+    IngestError::MalformedCsv {
+        path: path.to_path_buf(),
+        line,
+        message: message.lines().next().unwrap_or("").to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_honour_quotes() {
+        let text = "a,b\n\"x, y\",\"he said \"\"hi\"\"\"\n\"multi\nline\",2\n";
+        let r = split_records(text, ',', '"', 10);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[1], ["x, y", "he said \"hi\""]);
+        assert_eq!(r[2], ["multi\nline", "2"]);
+    }
+
+    #[test]
+    fn delimiters() {
+        for (text, want) in [
+            ("a,b,c\n1,2,3\n4,5,6\n", ','),
+            ("a;b;c\n1,5;2;3\n4;5,5;6\n", ';'),
+            ("a\tb\n1\t2\n", '\t'),
+            ("a|b|c\n1|2|3\n", '|'),
+            ("name;note\n\"x, y\";1\n\"p, q\";2\n", ';'),
+        ] {
+            assert_eq!(sniff_delimiter(text).0, want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn headers() {
+        let rec = |rows: &[&[&str]]| -> Vec<Vec<String>> {
+            rows.iter()
+                .map(|r| r.iter().map(|s| s.to_string()).collect())
+                .collect()
+        };
+        assert!(sniff_header(&rec(&[
+            &["id", "price"],
+            &["1", "2.5"],
+            &["2", "3.5"]
+        ])));
+        assert!(!sniff_header(&rec(&[&["1", "2.5"], &["2", "3.5"]])));
+        assert!(sniff_header(&rec(&[
+            &["code", "name"],
+            &["AB", "x"],
+            &["CD", "yy"]
+        ])));
+        assert!(!sniff_header(&rec(&[
+            &["AB", "x"],
+            &["CD", "x"],
+            &["EF", "x"]
+        ])));
+        assert!(sniff_header(&rec(&[&["when"], &["2024-01-02"]])));
+    }
+
+    #[test]
+    fn decimal_commas() {
+        for ok in ["1,5", "-3,25", "1.234,56", "12.345.678,9"] {
+            assert!(is_decimal_comma_number(ok), "{ok}");
+        }
+        for bad in ["1,234,567", "a,b", "1.2", ",5", "12.34,5"] {
+            assert!(!is_decimal_comma_number(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn encodings() {
+        assert_eq!(detect_encoding(b"a,b\n1,2\n", true).encoding, UTF_8);
+        let latin1 = b"name;city\nJos\xe9;M\xfcnchen\nRen\xe9e;K\xf6ln\n";
+        assert_eq!(
+            detect_encoding(latin1, true).encoding.name(),
+            "windows-1252"
+        );
+        let le: Vec<u8> = "id,name\n1,x\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        assert_eq!(detect_encoding(&le, true).encoding, UTF_16LE);
+        let be: Vec<u8> = "id,name\n1,x\n"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        assert_eq!(detect_encoding(&be, true).encoding, UTF_16BE);
+        assert!(encoding_for_label("latin-1").is_ok());
+        assert!(encoding_for_label("klingon").is_err());
+    }
+}
