@@ -1,0 +1,36 @@
+//! Pure transformations and inspections of polars DataFrames: fill and drop
+//! missing values, deduplicate, rename, drop, cast, filter (SQL conditions),
+//! sort, SQL queries, summaries, previews and value counts.
+//!
+//! Nothing here touches storage, files or MCP: every function takes frames and
+//! returns frames (or reports). Mutations are also available as data,
+//! [`Operation`], so a history can record them and replay them.
+//!
+//! ```
+//! use dfmcp_ops::{FillStrategy, Operation};
+//! use polars::prelude::*;
+//!
+//! let df = df!("Price" => [Some(10.0), None, Some(30.0)]).unwrap();
+//! let op = Operation::FillMissing {
+//!     columns: Some(vec!["Price".into()]),
+//!     strategy: FillStrategy::Mean,
+//!     value: None,
+//!     limit: None,
+//! };
+//! let applied = op.apply(&df, &Default::default()).unwrap();
+//! assert_eq!(applied.summary, "Filled 1 missing value in Price with mean 20");
+//! ```
+
+pub mod columns;
+mod error;
+pub mod inspect;
+pub mod missing;
+mod operation;
+pub mod sql;
+pub mod transform;
+pub mod values;
+
+pub use error::{OpsError, Result};
+pub use missing::{FillStrategy, How};
+pub use operation::{Applied, Meta, Operation};
+pub use transform::{Keep, SortKey};

@@ -1,0 +1,379 @@
+//! Mutating operations as data: what a history records and what can be
+//! replayed on another table.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::DataFrame;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::error::Result;
+use crate::missing::{FillStrategy, How, drop_missing, fill_missing, mark_intentional_missing};
+use crate::sql::filter_rows;
+use crate::transform::{
+    Keep, SortKey, cast_columns, drop_columns, drop_duplicates, rename_columns, sort_rows,
+};
+
+/// Table metadata travelling with each version (same shape as the store's).
+pub type Meta = Map<String, Value>;
+
+/// A mutating operation on one table, with its parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Operation {
+    FillMissing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        columns: Option<Vec<String>>,
+        strategy: FillStrategy,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    DropMissing {
+        #[serde(default)]
+        how: How,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subset: Option<Vec<String>>,
+    },
+    DropDuplicates {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subset: Option<Vec<String>>,
+        #[serde(default)]
+        keep: Keep,
+    },
+    MarkIntentionalMissing {
+        columns: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        condition: Option<String>,
+        #[serde(default)]
+        clear: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    RenameColumns {
+        mapping: BTreeMap<String, String>,
+    },
+    DropColumns {
+        columns: Vec<String>,
+    },
+    CastColumns {
+        casts: BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<String>,
+        #[serde(default)]
+        strict: bool,
+    },
+    FilterRows {
+        condition: String,
+    },
+    SortRows {
+        by: Vec<SortKey>,
+        #[serde(default)]
+        nulls_first: bool,
+    },
+}
+
+/// The outcome of applying an operation.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub df: DataFrame,
+    pub meta: Meta,
+    /// One line for the history, e.g. "Filled 15 missing values in Price with mean 23.4".
+    pub summary: String,
+    /// Structured details for the caller (per-column reports…).
+    pub details: Value,
+}
+
+const REASONS: &str = "intentional_missing_reasons";
+
+impl Operation {
+    /// The action name (also the tool name).
+    pub fn action(&self) -> &'static str {
+        match self {
+            Operation::FillMissing { .. } => "fill_missing",
+            Operation::DropMissing { .. } => "drop_missing",
+            Operation::DropDuplicates { .. } => "drop_duplicates",
+            Operation::MarkIntentionalMissing { .. } => "mark_intentional_missing",
+            Operation::RenameColumns { .. } => "rename_columns",
+            Operation::DropColumns { .. } => "drop_columns",
+            Operation::CastColumns { .. } => "cast_columns",
+            Operation::FilterRows { .. } => "filter_rows",
+            Operation::SortRows { .. } => "sort_rows",
+        }
+    }
+
+    /// The parameters as JSON (everything but the action tag).
+    pub fn params(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(map) = v.as_object_mut() {
+            map.remove("action");
+        }
+        v
+    }
+
+    /// Applies the operation to a frame and its metadata. Pure: the inputs
+    /// are not changed.
+    pub fn apply(&self, df: &DataFrame, meta: &Meta) -> Result<Applied> {
+        let rows = df.height();
+        let mut meta = meta.clone();
+        let (out, summary, details) = match self {
+            Operation::FillMissing {
+                columns,
+                strategy,
+                value,
+                limit,
+            } => {
+                let filled =
+                    fill_missing(df, columns.as_deref(), *strategy, value.as_ref(), *limit)?;
+                let total: usize = filled.reports.iter().map(|r| r.filled).sum();
+                let touched: Vec<String> = filled
+                    .reports
+                    .iter()
+                    .filter(|r| r.filled > 0)
+                    .map(|r| match &r.value {
+                        Some(v) => format!("{} with {} {v}", r.column, strategy.name()),
+                        None => format!("{} by {}", r.column, strategy.name()),
+                    })
+                    .collect();
+                let summary = match touched.len() {
+                    0 => format!("Filled no missing values ({} fill)", strategy.name()),
+                    _ => format!(
+                        "Filled {total} missing value{} in {}",
+                        plural(total),
+                        touched.join("; ")
+                    ),
+                };
+                let skipped: Vec<Value> = filled
+                    .skipped
+                    .iter()
+                    .map(|(c, why)| json!({ "column": c, "reason": why }))
+                    .collect();
+                (
+                    filled.df,
+                    summary,
+                    json!({ "filled_total": total, "columns": filled.reports, "skipped": skipped }),
+                )
+            }
+            Operation::DropMissing { how, subset } => {
+                let (out, dropped) = drop_missing(df, *how, subset.as_deref())?;
+                let scope = match subset {
+                    Some(s) if !s.is_empty() => format!(" in {}", s.join(", ")),
+                    _ => String::new(),
+                };
+                let rule = match how {
+                    How::Any => "with a missing value",
+                    How::All => "with every value missing",
+                };
+                (
+                    out,
+                    format!("Dropped {dropped} row{} {rule}{scope}", plural(dropped)),
+                    json!({ "rows_dropped": dropped }),
+                )
+            }
+            Operation::DropDuplicates { subset, keep } => {
+                let (out, removed) = drop_duplicates(df, subset.as_deref(), *keep)?;
+                let scope = match subset {
+                    Some(s) if !s.is_empty() => format!(" (judged on {})", s.join(", ")),
+                    _ => String::new(),
+                };
+                (
+                    out,
+                    format!("Removed {removed} duplicate row{}{scope}", plural(removed)),
+                    json!({ "rows_removed": removed }),
+                )
+            }
+            Operation::MarkIntentionalMissing {
+                columns,
+                condition,
+                clear,
+                reason,
+            } => {
+                let (out, reports) =
+                    mark_intentional_missing(df, columns, condition.as_deref(), *clear)?;
+                let reasons = meta
+                    .entry(REASONS)
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Some(map) = reasons.as_object_mut() {
+                    for r in &reports {
+                        match (clear, r.marked, reason) {
+                            (_, 0, _) => {
+                                map.remove(&r.column);
+                            }
+                            (false, _, Some(reason)) => {
+                                map.insert(r.column.clone(), Value::String(reason.clone()));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                let changed: usize = reports.iter().map(|r| r.changed).sum();
+                let verb = if *clear { "Unmarked" } else { "Marked" };
+                let summary = format!(
+                    "{verb} {changed} missing value{} in {} as {}intentional{}",
+                    plural(changed),
+                    columns.join(", "),
+                    if *clear { "no longer " } else { "" },
+                    condition
+                        .as_ref()
+                        .map(|c| format!(" where {c}"))
+                        .unwrap_or_default()
+                );
+                (out, summary, json!({ "columns": reports }))
+            }
+            Operation::RenameColumns { mapping } => {
+                let out = rename_columns(df, mapping)?;
+                let pairs: Vec<String> =
+                    mapping.iter().map(|(a, b)| format!("{a} → {b}")).collect();
+                if let Some(Value::Object(reasons)) = meta.get_mut(REASONS) {
+                    for (old, new) in mapping {
+                        if let Some(v) = reasons.remove(old) {
+                            reasons.insert(new.clone(), v);
+                        }
+                    }
+                }
+                (
+                    out,
+                    format!("Renamed {}", pairs.join(", ")),
+                    json!({ "renamed": mapping }),
+                )
+            }
+            Operation::DropColumns { columns } => {
+                let out = drop_columns(df, columns)?;
+                if let Some(Value::Object(reasons)) = meta.get_mut(REASONS) {
+                    for c in columns {
+                        reasons.remove(c);
+                    }
+                }
+                (
+                    out,
+                    format!(
+                        "Dropped column{} {}",
+                        plural(columns.len()),
+                        columns.join(", ")
+                    ),
+                    json!({ "dropped": columns }),
+                )
+            }
+            Operation::CastColumns {
+                casts,
+                format,
+                strict,
+            } => {
+                let (out, reports) = cast_columns(df, casts, format.as_deref(), *strict)?;
+                let parts: Vec<String> = reports
+                    .iter()
+                    .map(|r| {
+                        let failed = if r.failed > 0 {
+                            format!(
+                                " ({} value{} failed and became missing)",
+                                r.failed,
+                                plural(r.failed)
+                            )
+                        } else {
+                            String::new()
+                        };
+                        format!("{} from {} to {}{failed}", r.column, r.from, r.to)
+                    })
+                    .collect();
+                (
+                    out,
+                    format!("Cast {}", parts.join("; ")),
+                    json!({ "columns": reports }),
+                )
+            }
+            Operation::FilterRows { condition } => {
+                let (out, removed) = filter_rows(df, condition)?;
+                (
+                    out.clone(),
+                    format!(
+                        "Kept {} of {rows} rows where {condition} (removed {removed})",
+                        out.height()
+                    ),
+                    json!({ "rows_kept": out.height(), "rows_removed": removed }),
+                )
+            }
+            Operation::SortRows { by, nulls_first } => {
+                let out = sort_rows(df, by, *nulls_first)?;
+                let keys: Vec<String> = by
+                    .iter()
+                    .map(|k| {
+                        format!(
+                            "{}{}",
+                            k.column,
+                            if k.descending { " descending" } else { "" }
+                        )
+                    })
+                    .collect();
+                (
+                    out,
+                    format!("Sorted rows by {}", keys.join(", ")),
+                    json!({}),
+                )
+            }
+        };
+        Ok(Applied {
+            df: out,
+            meta,
+            summary,
+            details,
+        })
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn operations_round_trip_as_json_and_replay() {
+        let op = Operation::FillMissing {
+            columns: Some(vec!["Price".into()]),
+            strategy: FillStrategy::Mean,
+            value: None,
+            limit: None,
+        };
+        let json = serde_json::to_value(&op).unwrap();
+        assert_eq!(json["action"], "fill_missing");
+        let back: Operation = serde_json::from_value(json).unwrap();
+        assert_eq!(back, op);
+
+        let df = df!("Price" => [Some(10.0), None, Some(36.8)]).unwrap();
+        let applied = back.apply(&df, &Meta::new()).unwrap();
+        assert_eq!(
+            applied.summary,
+            "Filled 1 missing value in Price with mean 23.4"
+        );
+        // Replaying on another table gives that table's own mean.
+        let other = df!("Price" => [Some(1.0), None]).unwrap();
+        assert_eq!(
+            op.apply(&other, &Meta::new()).unwrap().summary,
+            "Filled 1 missing value in Price with mean 1"
+        );
+    }
+
+    #[test]
+    fn reasons_follow_renames() {
+        let df = df!("a" => [None, Some(1)]).unwrap();
+        let mark = Operation::MarkIntentionalMissing {
+            columns: vec!["a".into()],
+            condition: None,
+            clear: false,
+            reason: Some("not applicable".into()),
+        };
+        let marked = mark.apply(&df, &Meta::new()).unwrap();
+        assert_eq!(marked.meta[REASONS]["a"], "not applicable");
+        let mut mapping = BTreeMap::new();
+        mapping.insert("a".to_string(), "b".to_string());
+        let renamed = Operation::RenameColumns { mapping }
+            .apply(&marked.df, &marked.meta)
+            .unwrap();
+        assert_eq!(renamed.meta[REASONS]["b"], "not applicable");
+    }
+}
