@@ -1,0 +1,139 @@
+//! Command-line flags, each with an environment-variable fallback.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use dfmcp_storage::{Compression, StoreConfig};
+
+/// Where sessions live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StorageKind {
+    /// On disk in the data directory (SQLite + files); survives restarts,
+    /// shared by processes on this machine. The default.
+    #[value(alias = "sqlite", alias = "disk", alias = "default")]
+    Embedded,
+    /// In this process only; gone when it exits.
+    Memory,
+    /// A Redis server or cluster: shared by processes on many machines.
+    Redis,
+}
+
+/// An MCP server (stdio) for loading, cleaning and transforming tabular data,
+/// with sessions that survive restarts and exact undo/redo.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "dataframe-mcp", version, about, long_about = None)]
+pub struct Config {
+    /// Where sessions are stored.
+    #[arg(
+        long = "storage",
+        env = "STORAGE_BACKEND",
+        value_enum,
+        default_value = "embedded"
+    )]
+    pub storage: StorageKind,
+
+    /// Data directory of the embedded store [default: the platform's user data
+    /// directory, e.g. ~/.local/share/dataframe-mcp].
+    #[arg(long, env = "DATAFRAME_MCP_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Redis URL: redis://, rediss:// (TLS) or redis+unix://; for a cluster,
+    /// seed node URLs separated by commas.
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+
+    /// Treat REDIS_URL as a Redis Cluster.
+    #[arg(long, env = "REDIS_CLUSTER")]
+    pub redis_cluster: bool,
+
+    /// Prefix of every Redis key, so several deployments can share a server.
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "dfmcp:")]
+    pub redis_prefix: String,
+
+    /// Idle time after which a session expires, in seconds.
+    #[arg(long, env = "SESSION_TTL_SECONDS", default_value_t = 86_400)]
+    pub session_ttl_seconds: u64,
+
+    /// Undo steps kept per table (older ones fall off).
+    #[arg(long, env = "HISTORY_LIMIT", default_value_t = 50)]
+    pub history_limit: usize,
+
+    /// A directory the server may read files from and write exports to
+    /// (repeatable). With none given (and no client roots), only the user's
+    /// home directory.
+    #[arg(long = "allow-dir", value_name = "DIR")]
+    pub allow_dirs: Vec<PathBuf>,
+
+    /// Allowed directories from the environment, separated like PATH.
+    #[arg(long, env = "DATAFRAME_MCP_ALLOW_DIRS", hide = true)]
+    pub allow_dirs_env: Option<std::ffi::OsString>,
+
+    /// Ignore the directories (roots) an MCP client offers.
+    #[arg(long, env = "DATAFRAME_MCP_IGNORE_ROOTS")]
+    pub ignore_client_roots: bool,
+
+    /// Upper bound of one tool result, in tokens (about 4 characters each).
+    #[arg(long, env = "MAX_RESPONSE_TOKENS", default_value_t = 12_000)]
+    pub max_response_tokens: usize,
+
+    /// Largest table kept in a session, in bytes in memory.
+    #[arg(long, env = "MAX_TABLE_BYTES", default_value_t = 512 << 20)]
+    pub max_table_bytes: u64,
+
+    /// Largest file accepted by initialize_data_table, in bytes.
+    #[arg(long, env = "MAX_FILE_BYTES", default_value_t = 2_000_000_000)]
+    pub max_file_bytes: u64,
+
+    /// Most rows per loaded table.
+    #[arg(long, env = "MAX_ROWS", default_value_t = 10_000_000)]
+    pub max_rows: usize,
+
+    /// Compression of stored snapshots: zstd, zstd:<level>, lz4, snappy, uncompressed.
+    #[arg(long, env = "STORAGE_COMPRESSION", default_value = "zstd")]
+    pub compression: Compression,
+
+    /// Memory for decoded tables cached in this process, in bytes.
+    #[arg(long, env = "CACHE_BYTES", default_value_t = 1 << 30)]
+    pub cache_bytes: usize,
+
+    /// Seconds unreferenced snapshot data is kept before it is deleted.
+    #[arg(long, env = "GC_GRACE_SECONDS", default_value_t = 300)]
+    pub gc_grace_seconds: u64,
+}
+
+impl Config {
+    pub fn store_config(&self) -> StoreConfig {
+        StoreConfig {
+            session_ttl: Duration::from_secs(self.session_ttl_seconds.max(1)),
+            history_limit: self.history_limit,
+            max_table_bytes: self.max_table_bytes,
+            compression: self.compression,
+            gc_grace: Duration::from_secs(self.gc_grace_seconds),
+            cache_bytes: self.cache_bytes,
+            ..StoreConfig::default()
+        }
+    }
+
+    /// Allowed directories from flags and the environment.
+    pub fn configured_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = self.allow_dirs.clone();
+        if let Some(env) = &self.allow_dirs_env {
+            dirs.extend(std::env::split_paths(env).filter(|p| !p.as_os_str().is_empty()));
+        }
+        dirs
+    }
+
+    /// The embedded store's directory.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.data_dir.clone().or_else(|| {
+            directories::ProjectDirs::from("", "", "dataframe-mcp")
+                .map(|d| d.data_dir().to_path_buf())
+        })
+    }
+}
