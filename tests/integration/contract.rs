@@ -1,0 +1,801 @@
+//! The store's behaviour contract, run against every backend: memory, the
+//! embedded SQLite store, a single Redis and a 3-node Redis Cluster.
+//!
+//! Each case is an async fn taking a [`Harness`]; the macro at the bottom
+//! instantiates one test per (backend, case).
+
+use std::time::Duration;
+
+use dfmcp_storage::{Edit, OpRecord, StoreError, TableMeta, Updated, VersionStatus};
+use polars::prelude::*;
+
+use crate::harness::{Harness, Kind};
+
+fn op(action: &str, summary: &str) -> OpRecord {
+    OpRecord::new(action, serde_json::json!({ "test": true }), summary)
+}
+
+fn edit(df: DataFrame, summary: &str) -> Edit {
+    Edit {
+        df,
+        meta: TableMeta::new(),
+        op: op("test_op", summary),
+    }
+}
+
+fn counter_frame(value: i64, rows: usize) -> DataFrame {
+    df!(
+        "id" => (0..rows as i64).collect::<Vec<_>>(),
+        "x" => vec![value; rows],
+        "label" => (0..rows).map(|i| format!("row {i}")).collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+fn x_of(df: &DataFrame) -> i64 {
+    df.column("x")
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .extract::<i64>()
+        .unwrap()
+}
+
+fn assert_frames_equal(a: &DataFrame, b: &DataFrame) {
+    assert_eq!(a.schema(), b.schema(), "schemas differ");
+    assert_eq!(a.shape(), b.shape(), "shapes differ");
+    assert!(a.equals_missing(b), "frames differ:\n{a}\n{b}");
+}
+
+/// Sessions and tables can be created, listed, loaded, changed and deleted.
+async fn lifecycle(h: &Harness) {
+    let store = h.store();
+    let session = store.create_session(None).await.unwrap();
+    assert_eq!(session.id.len(), 36, "a fresh session id is a UUID");
+    let df = counter_frame(1, 100);
+    let created = store
+        .create_table(&session.id, "sales", edit(df.clone(), "load"))
+        .await
+        .unwrap();
+    assert_eq!((created.version, created.rows, created.cols), (1, 100, 3));
+
+    let tables = store.list_tables(&session.id).await.unwrap();
+    assert_eq!(tables.len(), 1);
+    assert_eq!(
+        (tables[0].name.as_str(), tables[0].rows, tables[0].version),
+        ("sales", 100, 1)
+    );
+
+    let loaded = store.load(&session.id, "sales").await.unwrap();
+    assert_frames_equal(&loaded.df, &df);
+
+    let changed = counter_frame(2, 50);
+    let c = store
+        .commit(&loaded, edit(changed.clone(), "change"), "op-1")
+        .await
+        .unwrap();
+    assert_eq!((c.version, c.rows), (2, 50));
+    // A fresh store (another process) sees the change.
+    let other = h.store();
+    assert_frames_equal(
+        &other.load(&session.id, "sales").await.unwrap().df,
+        &changed,
+    );
+
+    assert!(
+        store
+            .list_sessions()
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.id == session.id)
+    );
+    store.drop_table(&session.id, "sales").await.unwrap();
+    assert!(matches!(
+        store.load(&session.id, "sales").await,
+        Err(StoreError::TableNotFound { .. })
+    ));
+    store.delete_session(&session.id).await.unwrap();
+    let err = store.session(&session.id).await.unwrap_err();
+    assert!(matches!(err, StoreError::SessionNotFound { .. }));
+    assert!(err.to_string().contains("initialize_data_table"), "{err}");
+    assert!(
+        !store
+            .list_sessions()
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.id == session.id)
+    );
+}
+
+/// Undo and redo walk back and forth exactly, across many steps.
+async fn undo_redo_many_steps(h: &Harness) {
+    let store = h.store();
+    let sid = store.create_session(None).await.unwrap().id;
+    store
+        .create_table(&sid, "t", edit(counter_frame(0, 10), "v0"))
+        .await
+        .unwrap();
+    for i in 1..=12 {
+        let base = store.load(&sid, "t").await.unwrap();
+        store
+            .commit(
+                &base,
+                edit(counter_frame(i, 10 + i as usize), &format!("set {i}")),
+                &format!("op-{i}"),
+            )
+            .await
+            .unwrap();
+    }
+    // A separate store, so every step really reads the backend.
+    let reader = h.store();
+    for i in (0..12).rev() {
+        let moved = store.undo(&sid, "t").await.unwrap();
+        assert_eq!(moved.to.version, i as u64 + 1);
+        let df = reader.load(&sid, "t").await.unwrap().df;
+        assert_frames_equal(&df, &counter_frame(i, 10 + i as usize));
+    }
+    let err = store.undo(&sid, "t").await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::NothingTo { what: "undo", .. }),
+        "{err}"
+    );
+    for i in 1..=12 {
+        store.redo(&sid, "t").await.unwrap();
+        assert_eq!(x_of(&reader.load(&sid, "t").await.unwrap().df), i);
+    }
+    assert!(matches!(
+        store.redo(&sid, "t").await,
+        Err(StoreError::NothingTo { what: "redo", .. })
+    ));
+}
+
+/// A new commit after an undo discards the redo stack.
+async fn new_commit_clears_redo(h: &Harness) {
+    let store = h.store();
+    let sid = store.create_session(None).await.unwrap().id;
+    store
+        .create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
+        .await
+        .unwrap();
+    for i in 1..=3 {
+        let base = store.load(&sid, "t").await.unwrap();
+        store
+            .commit(&base, edit(counter_frame(i, 5), "c"), &format!("op{i}"))
+            .await
+            .unwrap();
+    }
+    store.undo(&sid, "t").await.unwrap();
+    store.undo(&sid, "t").await.unwrap();
+    let base = store.load(&sid, "t").await.unwrap();
+    assert_eq!(x_of(&base.df), 1);
+    store
+        .commit(&base, edit(counter_frame(99, 5), "branch"), "op-branch")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.redo(&sid, "t").await,
+        Err(StoreError::NothingTo { .. })
+    ));
+    let history = store.history(&sid, "t").await.unwrap();
+    let statuses: Vec<(u64, VersionStatus)> = history
+        .versions
+        .iter()
+        .map(|v| (v.record.version, v.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            (1, VersionStatus::Undoable),
+            (2, VersionStatus::Undoable),
+            (3, VersionStatus::Discarded),
+            (4, VersionStatus::Discarded),
+            (5, VersionStatus::Current),
+        ]
+    );
+    assert_eq!(history.events.len(), 2, "two undo events");
+}
+
+/// Only `history_limit` steps can be undone; older versions fall off.
+async fn history_cap(h: &Harness) {
+    let store = h.store_with(|c| c.history_limit = 3);
+    let sid = store.create_session(None).await.unwrap().id;
+    store
+        .create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
+        .await
+        .unwrap();
+    for i in 1..=6 {
+        let base = store.load(&sid, "t").await.unwrap();
+        store
+            .commit(&base, edit(counter_frame(i, 5), "c"), &format!("op{i}"))
+            .await
+            .unwrap();
+    }
+    for expected in [5, 4, 3] {
+        store.undo(&sid, "t").await.unwrap();
+        assert_eq!(x_of(&store.load(&sid, "t").await.unwrap().df), expected);
+    }
+    let err = store.undo(&sid, "t").await.unwrap_err();
+    assert!(err.to_string().contains("history limit of 3"), "{err}");
+    let history = store.history(&sid, "t").await.unwrap();
+    let beyond = history
+        .versions
+        .iter()
+        .filter(|v| v.status == VersionStatus::BeyondUndoLimit)
+        .count();
+    assert_eq!(beyond, 3, "versions 1..=3 are applied but beyond the limit");
+    assert_eq!(history.versions.len(), 7, "the log keeps every operation");
+}
+
+/// Sessions expire after their idle TTL; each access pushes expiry back.
+async fn ttl_expiry_and_refresh(h: &Harness) {
+    let store = h.store_with(|c| c.session_ttl = Duration::from_millis(1500));
+    let sid = store.create_session(None).await.unwrap().id;
+    store
+        .create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        // Each access refreshes the expiry: 2.1 s in, still alive.
+        store.load(&sid, "t").await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let err = store.load(&sid, "t").await.unwrap_err();
+    assert!(matches!(err, StoreError::SessionNotFound { .. }), "{err}");
+    assert!(
+        !store
+            .list_sessions()
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.id == sid)
+    );
+    // Purging removes what is left (Redis expired it by itself already).
+    store.purge_expired().await.unwrap();
+    assert_eq!(store.usage(&sid).await.unwrap().blobs, 0);
+}
+
+/// Data that no retained version references is collected after the grace.
+async fn gc_removes_unreferenced_chunks(h: &Harness) {
+    let store = h.store_with(|c| {
+        c.history_limit = 1;
+        c.gc_grace = Duration::ZERO;
+    });
+    let sid = store.create_session(None).await.unwrap().id;
+    store
+        .create_table(&sid, "t", edit(counter_frame(0, 2000), "v1"))
+        .await
+        .unwrap();
+    for i in 1..=5 {
+        let base = store.load(&sid, "t").await.unwrap();
+        let mut df = base.df.clone();
+        df.with_column(Column::new("x".into(), vec![i; 2000]))
+            .unwrap();
+        store
+            .commit(&base, edit(df, "c"), &format!("op{i}"))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before = store.usage(&sid).await.unwrap();
+
+    // With a long grace nothing goes.
+    let patient = h.store_with(|c| c.gc_grace = Duration::from_secs(3600));
+    assert_eq!(patient.gc(&sid).await.unwrap().deleted, 0);
+
+    let report = store.gc(&sid).await.unwrap();
+    let after = store.usage(&sid).await.unwrap();
+    assert!(
+        report.deleted >= 3,
+        "old versions' x columns and manifests go: {report:?}"
+    );
+    assert_eq!(after.blobs, before.blobs - report.deleted);
+    assert!(after.bytes < before.bytes);
+    // What is left still loads: the head and the one undo step.
+    let fresh = h.store();
+    assert_eq!(x_of(&fresh.load(&sid, "t").await.unwrap().df), 5);
+    store.undo(&sid, "t").await.unwrap();
+    assert_eq!(x_of(&fresh.load(&sid, "t").await.unwrap().df), 4);
+    // Dropping the table leaves everything collectable.
+    store.drop_table(&sid, "t").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.gc(&sid).await.unwrap();
+    assert_eq!(store.usage(&sid).await.unwrap().blobs, 0);
+}
+
+/// Values that compress about equally in every column and every edit, so
+/// "one column" is a fair unit of stored bytes.
+fn scrambled(row: usize, col: usize, round: usize) -> f64 {
+    let x = (row as u64 + 1)
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add((col as u64 + 1).wrapping_mul(1_442_695_040_888_963_407))
+        .wrapping_add(round as u64 * 7_919);
+    (x >> 44) as f64 / 16.0
+}
+
+fn wide_frame(rows: usize, cols: usize) -> DataFrame {
+    let columns: Vec<Column> = (0..cols)
+        .map(|c| {
+            let values: Vec<f64> = (0..rows).map(|r| scrambled(r, c, 0)).collect();
+            Column::new(format!("c{c}").into(), values)
+        })
+        .collect();
+    DataFrame::new(rows, columns).unwrap()
+}
+
+/// A one-column change of a wide table stores about one column, and so do
+/// 30 undo steps of single-column edits cost about 30 columns.
+async fn dedupe_single_column_edits(h: &Harness) {
+    let store = h.store();
+    let sid = store.create_session(None).await.unwrap().id;
+    let (rows, cols) = (20_000, 20);
+    store
+        .create_table(&sid, "wide", edit(wide_frame(rows, cols), "load"))
+        .await
+        .unwrap();
+    let base_usage = store.usage(&sid).await.unwrap().bytes;
+    let one_column = base_usage / cols as u64;
+
+    let mut edits: u64 = 0;
+    for round in 0..30 {
+        let base = store.load(&sid, "wide").await.unwrap();
+        let mut df = base.df.clone();
+        let target = format!("c{}", round % cols);
+        let values: Vec<f64> = (0..rows)
+            .map(|r| scrambled(r, round % cols, round + 1))
+            .collect();
+        df.with_column(Column::new(target.as_str().into(), values))
+            .unwrap();
+        let committed = store
+            .commit(&base, edit(df, "edit one column"), &format!("op{round}"))
+            .await
+            .unwrap();
+        assert!(
+            committed.parts_reused >= cols - 1,
+            "untouched columns are reused: {committed:?}"
+        );
+        edits += 1;
+        if round == 0 {
+            let grown = store.usage(&sid).await.unwrap().bytes - base_usage;
+            assert!(
+                grown <= one_column * 2 + 16 * 1024,
+                "one edited column stored {grown} bytes; a column is about {one_column}"
+            );
+        }
+    }
+    let grown = store.usage(&sid).await.unwrap().bytes - base_usage;
+    // Each commit also writes a manifest of a few KB.
+    assert!(
+        grown <= one_column * (edits + 2) + edits * 8 * 1024,
+        "{edits} single-column edits stored {grown} bytes, about {} columns' worth",
+        grown / one_column.max(1)
+    );
+    assert!(grown < base_usage * 3, "far less than {edits} whole tables");
+
+    if !h.backend().capabilities().native_frames {
+        // Content addressing: the same values rebuilt from scratch (no shared
+        // memory with what was stored) add nothing but a manifest.
+        let head = h.store().load(&sid, "wide").await.unwrap();
+        let rebuilt = DataFrame::new(
+            head.df.height(),
+            head.df
+                .columns()
+                .iter()
+                .map(|c| Column::new(c.name().clone(), c.as_materialized_series().rechunk()))
+                .collect(),
+        )
+        .unwrap();
+        let before = store.usage(&sid).await.unwrap().bytes;
+        let fresh = h.store();
+        let c = fresh
+            .commit(&head, edit(rebuilt, "same values"), "op-same")
+            .await
+            .unwrap();
+        let added = store.usage(&sid).await.unwrap().bytes - before;
+        assert_eq!(c.parts_written, 0, "{c:?}");
+        assert!(added < 16 * 1024, "only a manifest is new, added {added}");
+    }
+}
+
+fn every_dtype(rows: usize) -> DataFrame {
+    let n = rows as i64;
+    let nullable = |i: i64| (i % 3 != 0).then_some(i);
+    let mut columns = vec![
+        Column::new(
+            "i8".into(),
+            (0..n)
+                .map(|i| nullable(i).map(|v| (v % 100) as i8))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "i16".into(),
+            (0..n)
+                .map(|i| nullable(i).map(|v| v as i16))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "i32".into(),
+            (0..n)
+                .map(|i| nullable(i).map(|v| v as i32 * -7))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "i64".into(),
+            (0..n)
+                .map(|i| nullable(i).map(|v| v * 1_000_000_007))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "u8".into(),
+            (0..n).map(|i| (i % 200) as u8).collect::<Vec<_>>(),
+        ),
+        Column::new("u32".into(), (0..n).map(|i| i as u32).collect::<Vec<_>>()),
+        Column::new(
+            "u64".into(),
+            (0..n)
+                .map(|i| nullable(i).map(|v| v as u64 * 3))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "f32".into(),
+            (0..n)
+                .map(|i| nullable(i).map(|v| v as f32 / 3.0))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "f64".into(),
+            (0..n)
+                .map(|i| match i % 5 {
+                    0 => None,
+                    1 => Some(f64::NAN),
+                    2 => Some(f64::INFINITY),
+                    _ => Some(i as f64 * 0.1),
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "bool".into(),
+            (0..n)
+                .map(|i| (i % 4 != 0).then_some(i % 2 == 0))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "str".into(),
+            (0..n)
+                .map(|i| (i % 6 != 0).then(|| format!("välue ✓ {i}")))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new("all_null".into(), vec![None::<i64>; rows]),
+    ];
+    let temporal = [
+        ("date", DataType::Date),
+        ("dt_ms", DataType::Datetime(TimeUnit::Milliseconds, None)),
+        (
+            "dt_us_utc",
+            DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)),
+        ),
+        (
+            "dt_ns_paris",
+            DataType::Datetime(
+                TimeUnit::Nanoseconds,
+                TimeZone::opt_try_new(Some("Europe/Paris")).unwrap(),
+            ),
+        ),
+        ("dur_ms", DataType::Duration(TimeUnit::Milliseconds)),
+        ("dur_us", DataType::Duration(TimeUnit::Microseconds)),
+        ("time", DataType::Time),
+    ];
+    for (name, dtype) in temporal {
+        let raw: Vec<Option<i64>> = (0..n)
+            .map(|i| {
+                nullable(i).map(|v| match dtype {
+                    DataType::Date => v % 20_000,
+                    DataType::Time => (v % 86_400) * 1_000_000_000,
+                    _ => v * 86_400_123,
+                })
+            })
+            .collect();
+        let s = Series::new(name.into(), raw);
+        let s = if dtype == DataType::Date {
+            s.cast(&DataType::Int32).unwrap().cast(&dtype).unwrap()
+        } else {
+            s.cast(&dtype).unwrap()
+        };
+        columns.push(s.into_column());
+    }
+    DataFrame::new(rows, columns).unwrap()
+}
+
+/// Every dtype we ingest survives a round trip through the backend, with
+/// nulls everywhere, in empty tables and in tables without columns.
+async fn dtypes_round_trip(h: &Harness) {
+    let store = h.store();
+    let sid = store.create_session(None).await.unwrap().id;
+    let cases = [
+        ("many_rows", every_dtype(5000)),
+        ("few_rows", every_dtype(7)),
+        ("no_rows", every_dtype(0)),
+        ("no_columns", DataFrame::empty_with_height(3)),
+        ("nothing", DataFrame::empty()),
+    ];
+    for (name, df) in &cases {
+        store
+            .create_table(&sid, name, edit(df.clone(), "load"))
+            .await
+            .unwrap();
+    }
+    // A fresh store has no cache: this decodes what the backend holds.
+    let fresh = h.store();
+    for (name, df) in &cases {
+        let loaded = fresh.load(&sid, name).await.unwrap();
+        assert_frames_equal(&loaded.df, df);
+        assert_eq!(loaded.df.height(), df.height(), "{name}");
+    }
+}
+
+/// Of two writers starting from the same version, the second one loses.
+async fn compare_and_set_conflicts(h: &Harness) {
+    let (a, b) = (h.store(), h.store());
+    let sid = a.create_session(None).await.unwrap().id;
+    a.create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
+        .await
+        .unwrap();
+    let base_a = a.load(&sid, "t").await.unwrap();
+    let base_b = b.load(&sid, "t").await.unwrap();
+    a.commit(&base_a, edit(counter_frame(1, 5), "a"), "op-a")
+        .await
+        .unwrap();
+    let err = b
+        .commit(&base_b, edit(counter_frame(2, 5), "b"), "op-b")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert_eq!(x_of(&b.load(&sid, "t").await.unwrap().df), 1);
+}
+
+/// A retried commit (same operation id) is not applied twice.
+async fn retried_commit_applies_once(h: &Harness) {
+    let store = h.store();
+    let sid = store.create_session(None).await.unwrap().id;
+    store
+        .create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
+        .await
+        .unwrap();
+    let base = store.load(&sid, "t").await.unwrap();
+    let first = store
+        .commit(&base, edit(counter_frame(1, 5), "once"), "op-42")
+        .await
+        .unwrap();
+    assert!(!first.already_applied);
+    let again = store
+        .commit(&base, edit(counter_frame(1, 5), "once"), "op-42")
+        .await
+        .unwrap();
+    assert!(again.already_applied);
+    assert_eq!(again.version, first.version);
+    let history = store.history(&sid, "t").await.unwrap();
+    assert_eq!(history.versions.len(), 2);
+    // update() with a known id does nothing either.
+    let out = store
+        .update(&sid, "t", "op-42", |_l| -> Result<(Edit, ()), String> {
+            Err("must not run".into())
+        })
+        .await;
+    assert!(matches!(out, Ok(Updated::AlreadyApplied { version: 2 })));
+}
+
+/// Rename, copy and drop, and the errors that name what exists.
+async fn rename_copy_drop(h: &Harness) {
+    let store = h.store();
+    let sid = store
+        .create_session(Some("named-session_1"))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(sid, "named-session_1");
+    assert!(matches!(
+        store.create_session(Some("named-session_1")).await,
+        Err(StoreError::SessionExists { .. })
+    ));
+    assert!(matches!(
+        store.create_session(Some("bad id!")).await,
+        Err(StoreError::InvalidName { .. })
+    ));
+    store
+        .create_table(&sid, "a", edit(counter_frame(1, 5), "v1"))
+        .await
+        .unwrap();
+    store
+        .create_table(&sid, "b", edit(counter_frame(2, 5), "v1"))
+        .await
+        .unwrap();
+    let base = store.load(&sid, "a").await.unwrap();
+    store
+        .commit(&base, edit(counter_frame(3, 5), "c"), "op")
+        .await
+        .unwrap();
+
+    assert!(matches!(
+        store.rename_table(&sid, "a", "b").await,
+        Err(StoreError::TableExists { .. })
+    ));
+    store.rename_table(&sid, "a", "renamed").await.unwrap();
+    let err = store.load(&sid, "a").await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("renamed") && text.contains("b"), "{text}");
+    // History and undo go with the name.
+    let history = store.history(&sid, "renamed").await.unwrap();
+    assert_eq!(history.versions.len(), 2);
+    store.undo(&sid, "renamed").await.unwrap();
+    assert_eq!(x_of(&store.load(&sid, "renamed").await.unwrap().df), 1);
+
+    let other = store.create_session(None).await.unwrap().id;
+    let copied = store
+        .copy_table(&sid, "renamed", &other, "copy")
+        .await
+        .unwrap();
+    assert_eq!(copied.version, 1);
+    let fresh = h.store();
+    assert_frames_equal(
+        &fresh.load(&other, "copy").await.unwrap().df,
+        &counter_frame(1, 5),
+    );
+    assert!(matches!(
+        store.copy_table(&sid, "renamed", &other, "copy").await,
+        Err(StoreError::TableExists { .. })
+    ));
+    store.drop_table(&sid, "renamed").await.unwrap();
+    assert_eq!(store.list_tables(&sid).await.unwrap().len(), 1);
+    // The copy does not depend on the source.
+    store.delete_session(&sid).await.unwrap();
+    assert_frames_equal(
+        &h.store().load(&other, "copy").await.unwrap().df,
+        &counter_frame(1, 5),
+    );
+}
+
+/// Concurrent read-modify-commit with retry keeps every increment.
+async fn concurrent_updates_keep_every_change(h: &Harness) {
+    let sid = h.store().create_session(None).await.unwrap().id;
+    h.store()
+        .create_table(&sid, "counter", edit(counter_frame(0, 3), "v1"))
+        .await
+        .unwrap();
+    let (writers, each) = (6, 5);
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        // A store per writer: separate caches, like separate processes.
+        let store = std::sync::Arc::new(h.store());
+        let sid = sid.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..each {
+                let op_id = format!("w{w}-{i}");
+                let out = store
+                    .update(
+                        &sid,
+                        "counter",
+                        &op_id,
+                        |loaded| -> Result<(Edit, ()), String> {
+                            let x = x_of(&loaded.df);
+                            let df = counter_frame(x + 1, 3);
+                            Ok((edit(df, "increment"), ()))
+                        },
+                    )
+                    .await;
+                assert!(
+                    matches!(out, Ok(Updated::Applied { .. })),
+                    "writer {w} step {i}"
+                );
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let store = h.store();
+    assert_eq!(
+        x_of(&store.load(&sid, "counter").await.unwrap().df),
+        (writers * each) as i64
+    );
+    let history = store.history(&sid, "counter").await.unwrap();
+    let versions: Vec<u64> = history.versions.iter().map(|v| v.record.version).collect();
+    assert_eq!(
+        versions,
+        (1..=(writers * each) as u64 + 1).collect::<Vec<_>>()
+    );
+    // Each version's parent is the one before: a linear history.
+    for v in &history.versions[1..] {
+        assert_eq!(v.record.from_version, Some(v.record.version - 1));
+    }
+}
+
+/// Tables over the size cap are refused with a clear error.
+async fn too_large_is_refused(h: &Harness) {
+    let store = h.store_with(|c| c.max_table_bytes = 10_000);
+    let sid = store.create_session(None).await.unwrap().id;
+    let err = store
+        .create_table(&sid, "big", edit(counter_frame(0, 10_000), "load"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
+    assert!(err.to_string().contains("--max-table-bytes"), "{err}");
+}
+
+/// Metadata travels with versions and is undone with them.
+async fn metadata_is_versioned(h: &Harness) {
+    let store = h.store();
+    let sid = store.create_session(None).await.unwrap().id;
+    store
+        .create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
+        .await
+        .unwrap();
+    let base = store.load(&sid, "t").await.unwrap();
+    let mut meta = TableMeta::new();
+    meta.insert("note".into(), serde_json::json!("hello"));
+    store
+        .commit(
+            &base,
+            Edit {
+                df: base.df.clone(),
+                meta,
+                op: op("meta", "m"),
+            },
+            "op-m",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store().load(&sid, "t").await.unwrap().meta["note"],
+        "hello"
+    );
+    store.undo(&sid, "t").await.unwrap();
+    assert!(h.store().load(&sid, "t").await.unwrap().meta.is_empty());
+}
+
+macro_rules! contract_suite {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(&super::Harness::new(super::Kind::Memory).await).await
+            })*
+        }
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(&super::Harness::new(super::Kind::Sqlite).await).await
+            })*
+        }
+        mod redis {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(&super::Harness::new(super::Kind::Redis).await).await
+            })*
+        }
+        mod redis_cluster {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(&super::Harness::new(super::Kind::RedisCluster).await).await
+            })*
+        }
+    };
+}
+
+contract_suite!(
+    lifecycle,
+    undo_redo_many_steps,
+    new_commit_clears_redo,
+    history_cap,
+    ttl_expiry_and_refresh,
+    gc_removes_unreferenced_chunks,
+    dedupe_single_column_edits,
+    dtypes_round_trip,
+    compare_and_set_conflicts,
+    retried_commit_applies_once,
+    rename_copy_drop,
+    concurrent_updates_keep_every_change,
+    too_large_is_refused,
+    metadata_is_versioned,
+);
