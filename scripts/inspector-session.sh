@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# A scripted MCP Inspector CLI session against the release (or debug) binary:
+# lists the tools, loads a CSV, summarises, fills, undoes, shows the history.
+# Each call exits non-zero if the tool returns isError, so the script stops
+# at the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${DATAFRAME_MCP_BIN:-target/release/dataframe-mcp}
+[ -x "$bin" ] || bin=target/debug/dataframe-mcp
+[ -x "$bin" ] || { echo "build the server first: cargo build --release" >&2; exit 1; }
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cat > "$work/sales.csv" <<'CSV'
+id,region,price,units
+1,EU,10.5,3
+2,US,,1
+3,EU,12.0,
+4,APAC,9.75,2
+4,APAC,9.75,2
+CSV
+
+inspector() {
+  npx --yes @modelcontextprotocol/inspector@latest --cli "$bin" \
+    -e DATAFRAME_MCP_DATA_DIR="$work/data" -e RUST_LOG=warn \
+    -- --allow-dir "$work" "$@"
+}
+call() {
+  local tool=$1; shift
+  echo "== $tool"
+  inspector --method tools/call --tool-name "$tool" "$@"
+}
+
+echo "== tools/list"
+inspector --method tools/list | grep -c '"name"' | sed 's/^/tools listed: /'
+call initialize_data_table --tool-arg file_path="$work/sales.csv" --tool-arg session_id=inspector-demo
+call get_table_summary --tool-arg session_id=inspector-demo --tool-arg table=sales
+call fill_missing --tool-arg session_id=inspector-demo --tool-arg table=sales \
+  --tool-arg strategy=mean --tool-arg 'columns=["price"]'
+call drop_duplicates --tool-arg session_id=inspector-demo --tool-arg table=sales
+call undo --tool-arg session_id=inspector-demo --tool-arg table=sales
+call preview_rows --tool-arg session_id=inspector-demo --tool-arg table=sales --tool-arg limit=3
+call query_sql --tool-arg session_id=inspector-demo \
+  --tool-arg 'sql=SELECT region, AVG(price) AS avg_price FROM sales GROUP BY region ORDER BY region'
+call get_history --tool-arg session_id=inspector-demo --tool-arg table=sales
+echo "inspector session ran clean"
