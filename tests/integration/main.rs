@@ -9,4 +9,5 @@ mod contract;
 mod e2e;
 mod faults;
 mod harness;
+mod ingest;
 mod mcp;

@@ -598,13 +598,61 @@ pub(crate) fn load_csv(
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let cleaned = clean_column_names(&names);
+    // The header as the file gives it (polars would call a repeated name
+    // `x_duplicated_0`), cleaned the same way as for every other format.
+    let cleaned = if dialect.has_header && dialect.info.columns.len() == names.len() {
+        dialect.info.columns.clone()
+    } else {
+        clean_column_names(&names)
+    };
     if cleaned != names {
         df.set_column_names(&cleaned)
             .map_err(|e| csv_error(path, e))?;
     }
     dialect.info.columns = cleaned;
+    if opts.decimal_comma {
+        parse_decimal_comma_columns(&mut df).map_err(|e| csv_error(path, e))?;
+    }
     Ok((df, notes, dialect.info))
+}
+
+/// Text columns holding only numbers with decimal commas (and perhaps dots
+/// as thousands separators, which polars' own option does not handle) become
+/// Float64.
+fn parse_decimal_comma_columns(df: &mut DataFrame) -> PolarsResult<()> {
+    let candidates: Vec<String> = df
+        .columns()
+        .iter()
+        .filter(|c| c.dtype() == &DataType::String)
+        .filter(|c| {
+            c.str().is_ok_and(|ca| {
+                ca.null_count() < ca.len()
+                    && ca
+                        .iter()
+                        .flatten()
+                        .all(|v| is_decimal_comma_number(v) || v.trim().parse::<i64>().is_ok())
+            })
+        })
+        .map(|c| c.name().to_string())
+        .collect();
+    for name in candidates {
+        let parsed: Float64Chunked = df
+            .column(&name)?
+            .str()?
+            .iter()
+            .map(|v| {
+                v.and_then(|v| {
+                    v.trim()
+                        .replace('.', "")
+                        .replace(',', ".")
+                        .parse::<f64>()
+                        .ok()
+                })
+            })
+            .collect();
+        df.with_column(parsed.with_name(name.as_str().into()).into_column())?;
+    }
+    Ok(())
 }
 
 fn is_utf8_error(e: &PolarsError) -> bool {
