@@ -362,7 +362,8 @@ fn three_sheet_workbook(dir: &Path) -> PathBuf {
     good.write_string(0, 0, "Quarterly sales").unwrap();
     good.write_row(2, 0, ["region", "amount", "day", "when", "flag", "mixed"])
         .unwrap();
-    let rows: [(&str, f64, (u16, u8, u8), bool); 3] = [
+    type Row<'a> = (&'a str, f64, (u16, u8, u8), bool);
+    let rows: [Row; 3] = [
         ("EU", 10.0, (2024, 1, 31), true),
         ("US", 12.5, (2024, 2, 29), false),
         ("APAC", 7.0, (2024, 12, 31), true),
