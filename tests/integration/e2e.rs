@@ -807,3 +807,84 @@ async fn workbooks_and_copies() {
     assert!(err.contains("Orders") && err.contains("Nope"), "{err}");
     server.stop().await;
 }
+
+/// Several server processes do read-modify-commit on one table at once, each
+/// removing its own rows: a lost update would bring rows back. Every change
+/// is kept and the history is linear.
+async fn no_lost_updates_across_processes(storage: Storage) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("id,v\n");
+    for i in 0..100 {
+        csv.push_str(&format!("{i},{}\n", i * 10));
+    }
+    let file = write(dir.path(), "rows.csv", &csv);
+    let first = Server::start(&storage, dir.path(), &[]).await;
+    let out = first
+        .ok(
+            "initialize_data_table",
+            json!({ "file_path": file, "session_id": "race" }),
+        )
+        .await;
+    assert_eq!(out["tables"][0]["rows"], 100);
+    let mut servers = vec![first];
+    for _ in 0..2 {
+        servers.push(Server::start(&storage, dir.path(), &[]).await);
+    }
+    let per_process = 4;
+    let work = servers.iter().enumerate().map(|(p, server)| async move {
+        for k in 0..per_process {
+            let id = p * 10 + k;
+            let r = server
+                .call("filter_rows", json!({ "session_id": "race", "table": "rows", "condition": format!("id <> {id}") }))
+                .await;
+            assert_ne!(r.is_error, Some(true), "process {p}: {}", crate::mcp::text(&r));
+        }
+    });
+    futures::future::join_all(work).await;
+    let check = &servers[0];
+    let removed: Vec<usize> = (0..servers.len())
+        .flat_map(|p| (0..per_process).map(move |k| p * 10 + k))
+        .collect();
+    let q = check
+        .ok("query_sql", json!({ "session_id": "race", "sql": "SELECT COUNT(*) AS n, SUM(v) AS total FROM rows" }))
+        .await;
+    let expected_total: usize = (0..100)
+        .filter(|i| !removed.contains(i))
+        .map(|i| i * 10)
+        .sum();
+    assert_eq!(q["rows"][0], json!([100 - removed.len(), expected_total]));
+    let history = check
+        .ok(
+            "get_history",
+            json!({ "session_id": "race", "table": "rows", "limit": 100 }),
+        )
+        .await;
+    let versions: Vec<u64> = history["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, (1..=removed.len() as u64 + 1).collect::<Vec<_>>());
+    assert!(
+        history["operations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["status"] != "discarded")
+    );
+    for server in servers {
+        server.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_lost_updates_across_processes_on_redis() {
+    no_lost_updates_across_processes(Storage::redis()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_lost_updates_across_processes_on_embedded() {
+    let dir = tempfile::tempdir().unwrap();
+    no_lost_updates_across_processes(Storage::embedded(dir.path())).await;
+}

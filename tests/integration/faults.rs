@@ -241,3 +241,48 @@ async fn embedded_store_survives_kill_9() {
         }
     }
 }
+
+/// A data directory written by a future, incompatible version is refused
+/// with a message that says what to do.
+#[test]
+fn embedded_store_refuses_a_future_format() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteBackend::open(dir.path()).unwrap());
+    let db = rusqlite::Connection::open(dir.path().join("store.sqlite3")).unwrap();
+    db.execute("UPDATE meta SET value = '99' WHERE key = 'format'", [])
+        .unwrap();
+    drop(db);
+    let err = SqliteBackend::open(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::IncompatibleFormat { found: 99, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("upgrade dataframe-mcp"), "{err}");
+}
+
+/// A file where the data directory should be is a clear error.
+#[test]
+fn embedded_store_explains_an_unusable_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let err = SqliteBackend::open(file.join("data")).unwrap_err();
+    assert!(
+        err.to_string().contains("cannot create data directory"),
+        "{err}"
+    );
+}
+
+/// Passwords in REDIS_URL never show up in errors or debug output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_passwords_stay_secret() {
+    let url = crate::harness::redis_url().replacen("redis://", "redis://:s3cret-pw-9@", 1);
+    let cfg = RedisConfig::new(url);
+    let backend = RedisBackend::single(&cfg).unwrap();
+    assert!(!format!("{backend:?}").contains("s3cret-pw-9"));
+    let store = Store::new(Arc::new(backend), StoreConfig::default());
+    let err = store.create_session(None).await.unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains("s3cret-pw-9"), "{text}");
+    assert!(text.contains("***"), "the URL is shown masked: {text}");
+}
