@@ -22,9 +22,9 @@ id,region,price,units
 CSV
 
 inspector() {
-  npx --yes @modelcontextprotocol/inspector@latest --cli "$bin" \
+  npx --yes @modelcontextprotocol/inspector@latest --cli \
     -e DATAFRAME_MCP_DATA_DIR="$work/data" -e RUST_LOG=warn \
-    -- --allow-dir "$work" "$@"
+    "$@" -- "$bin" --allow-dir "$work"
 }
 call() {
   local tool=$1; shift
@@ -32,8 +32,9 @@ call() {
   inspector --method tools/call --tool-name "$tool" "$@"
 }
 
-echo "== tools/list"
-inspector --method tools/list | grep -c '"name"' | sed 's/^/tools listed: /'
+echo "== tools/list (schema portability checked with --strict)"
+inspector --method tools/list --strict > "$work/tools.json"
+grep -o '"name": *"[a-z_]*"' "$work/tools.json" | grep -c . | sed 's/^/names listed: /'
 call initialize_data_table --tool-arg file_path="$work/sales.csv" --tool-arg session_id=inspector-demo
 call get_table_summary --tool-arg session_id=inspector-demo --tool-arg table=sales
 call fill_missing --tool-arg session_id=inspector-demo --tool-arg table=sales \

@@ -169,6 +169,10 @@ async fn tools_are_listed_with_annotations_and_schemas() {
             "{} has no output schema",
             tool.name
         );
+        let input = Value::Object(tool.input_schema.as_ref().clone());
+        let output = Value::Object(tool.output_schema.as_ref().unwrap().as_ref().clone());
+        assert_portable(&tool.name, &input);
+        assert_portable(&tool.name, &output);
         assert!(
             tool.description.as_deref().is_some_and(|d| d.len() > 30),
             "{}",
@@ -199,6 +203,41 @@ async fn tools_are_listed_with_annotations_and_schemas() {
         }
     }
     server.stop().await;
+}
+
+/// Schemas strict clients accept: one type per schema (no `["integer",
+/// "null"]`), and no bare `true` / keyword-less schemas.
+fn assert_portable(tool: &str, schema: &Value) {
+    fn walk(tool: &str, path: &str, v: &Value) {
+        match v {
+            Value::Object(map) => {
+                assert!(
+                    !map.get("type").is_some_and(Value::is_array),
+                    "{tool}: type array at {path}"
+                );
+                assert!(
+                    map.get("items") != Some(&Value::Bool(true)),
+                    "{tool}: bare true at {path}/items"
+                );
+                if let Some(Value::Object(props)) = map.get("properties") {
+                    for (name, prop) in props {
+                        assert!(prop.is_object(), "{tool}: bare schema at {path}/{name}");
+                        let keywords = ["type", "$ref", "anyOf", "oneOf", "allOf", "enum", "const"];
+                        assert!(
+                            keywords.iter().any(|k| prop.get(k).is_some()),
+                            "{tool}: {path}/{name} accepts anything: {prop}"
+                        );
+                    }
+                }
+                for (k, child) in map {
+                    walk(tool, &format!("{path}/{k}"), child);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| walk(tool, path, i)),
+            _ => {}
+        }
+    }
+    walk(tool, "", schema);
 }
 
 /// Every error case gives an isError result a model can act on, and the

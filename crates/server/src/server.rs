@@ -43,13 +43,21 @@ export_table writes a table to a file. Sessions persist across restarts until id
 
 impl DataFrameServer {
     pub fn new(state: AppState) -> Self {
+        let mut tool_router = Self::session_tools()
+            + Self::inspect_tools()
+            + Self::clean_tools()
+            + Self::history_tools()
+            + Self::query_tools();
+        for route in tool_router.map.values_mut() {
+            let tool = &mut route.attr;
+            tool.input_schema = Arc::new(portable(tool.input_schema.as_ref().clone()));
+            if let Some(output) = &tool.output_schema {
+                tool.output_schema = Some(Arc::new(portable(output.as_ref().clone())));
+            }
+        }
         DataFrameServer {
             state: Arc::new(state),
-            tool_router: Self::session_tools()
-                + Self::inspect_tools()
-                + Self::clean_tools()
-                + Self::history_tools()
-                + Self::query_tools(),
+            tool_router,
         }
     }
 
@@ -130,7 +138,7 @@ impl DataFrameServer {
                     rows_after: committed.rows,
                     columns_before: cols_before,
                     columns_after: committed.cols,
-                    details,
+                    details: crate::wire::object(details),
                     can_undo: true,
                     already_applied: committed.already_applied,
                 };
@@ -180,6 +188,56 @@ impl DataFrameServer {
             Err(_) => tracing::warn!("the client did not answer roots/list within 10 s"),
         }
     }
+}
+
+/// Rewrites a generated schema into the most portable spelling: an optional
+/// field is `{"type": "integer"}` (absent when unset), not
+/// `{"type": ["integer", "null"]}` nor `anyOf [X, null]`, which clients that
+/// map schemas onto single-type dialects (OpenAPI subsets) reject. Arguments
+/// sent as `null` are still accepted: `Option` fields read them as unset.
+fn portable(mut schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
+    use serde_json::Value;
+    fn walk(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::Array(types)) = map.get("type") {
+                    let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                    if kept.len() == 1 && kept.len() < types.len() {
+                        map.insert("type".into(), kept[0].clone());
+                    }
+                }
+                // `default: null` on a field that cannot be null says nothing.
+                if map.get("default") == Some(&Value::Null) {
+                    map.remove("default");
+                }
+                let collapse = match map.get("anyOf") {
+                    Some(Value::Array(branches)) if branches.len() == 2 => {
+                        let non_null: Vec<&Value> = branches
+                            .iter()
+                            .filter(|b| b.get("type") != Some(&Value::from("null")))
+                            .collect();
+                        (non_null.len() == 1).then(|| non_null[0].clone())
+                    }
+                    _ => None,
+                };
+                if let Some(Value::Object(branch)) = collapse {
+                    map.remove("anyOf");
+                    for (k, v) in branch {
+                        map.entry(k).or_insert(v);
+                    }
+                }
+                for v in map.values_mut() {
+                    walk(v);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    for v in schema.values_mut() {
+        walk(v);
+    }
+    schema
 }
 
 #[tool_handler(router = self.tool_router)]

@@ -2,11 +2,56 @@
 //! schemars). Only this crate knows MCP and JSON Schema; these types convert
 //! to and from the library types explicitly.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// A free-form JSON object (details, statistics): its schema says "object"
+/// rather than accepting anything, which strict clients refuse.
+pub type Object = serde_json::Map<String, Value>;
+
+/// One table cell, or one scalar argument: a string, number, boolean or null.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cell(pub Value);
+
+impl JsonSchema for Cell {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Cell".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "string" },
+                { "type": "number" },
+                { "type": "boolean" },
+                { "type": "null" }
+            ]
+        })
+    }
+}
+
+/// Turns a JSON value that is an object into [`Object`] (anything else is
+/// wrapped under "value").
+pub fn object(value: Value) -> Object {
+    match value {
+        Value::Object(map) => map,
+        Value::Null => Object::new(),
+        other => {
+            let mut map = Object::new();
+            map.insert("value".into(), other);
+            map
+        }
+    }
+}
 
 // ----- sessions and tables ---------------------------------------------------
 
@@ -107,7 +152,7 @@ pub struct InspectFileRequest {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct InspectFileResponse {
     /// What was found: format, size, encoding, delimiter, header, sample rows, sheets.
-    pub inspection: Value,
+    pub inspection: Object,
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Default)]
@@ -205,10 +250,10 @@ pub struct SummaryResponse {
     pub table: String,
     pub version: u64,
     /// Shape, duplicate rows and per-column statistics.
-    pub summary: Value,
+    pub summary: Object,
     /// Reasons recorded for intentionally missing values, by column.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub intentional_missing_reasons: Option<Value>,
+    pub intentional_missing_reasons: Option<Object>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, Default, PartialEq, Eq)]
@@ -244,7 +289,7 @@ pub struct PreviewRequest {
 pub struct RowsResponse {
     pub columns: Vec<ColumnInfo>,
     /// Rows as arrays, in column order.
-    pub rows: Vec<Vec<Value>>,
+    pub rows: Vec<Vec<Cell>>,
     /// Index of the first row shown.
     pub offset: usize,
     pub total_rows: usize,
@@ -281,7 +326,8 @@ pub struct ValueCountsRequest {
 pub struct ValueCountsResponse {
     pub session_id: String,
     pub table: String,
-    pub counts: Value,
+    /// Values with counts and percentages, plus missing and distinct counts.
+    pub counts: Object,
 }
 
 // ----- cleaning and transforming --------------------------------------------
@@ -315,7 +361,7 @@ pub struct FillMissingRequest {
     pub strategy: Strategy,
     /// The value for strategy "constant".
     #[serde(default)]
-    pub value: Option<Value>,
+    pub value: Option<Cell>,
     /// forward/backward: fill at most this many consecutive missing values.
     #[serde(default)]
     pub limit: Option<u32>,
@@ -477,7 +523,7 @@ pub struct ChangeResponse {
     pub columns_before: u64,
     pub columns_after: u64,
     /// Per-column details (counts, values used, failures).
-    pub details: Value,
+    pub details: Object,
     pub can_undo: bool,
     /// True when a retried request had already been applied.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -528,7 +574,7 @@ pub struct HistoryItem {
     pub version: u64,
     pub time: String,
     pub action: String,
-    pub parameters: Value,
+    pub parameters: Object,
     pub summary: String,
     /// current, applied (undoable), applied (beyond undo limit), undone (redoable), discarded.
     pub status: String,

@@ -41,7 +41,7 @@ impl DataFrameServer {
         let op = Operation::FillMissing {
             columns: req.columns,
             strategy: req.strategy.into(),
-            value: req.value,
+            value: req.value.map(|cell| cell.0),
             limit: req.limit,
         };
         self.mutate(req.session_id, req.table, op).await

@@ -127,7 +127,7 @@ impl DataFrameServer {
                 version: v.record.version,
                 time: time(v.record.at_ms),
                 action: v.record.action.clone(),
-                parameters: v.record.params.clone(),
+                parameters: object(v.record.params.clone()),
                 summary: v.record.summary.clone(),
                 status: status_name(v.status).to_string(),
                 rows_before: v.record.rows_before,

@@ -68,7 +68,10 @@ pub(crate) fn bounded_rows(
     (
         RowsResponse {
             columns,
-            rows,
+            rows: rows
+                .into_iter()
+                .map(|r| r.into_iter().map(Cell).collect())
+                .collect(),
             offset,
             total_rows,
             truncated,
@@ -193,8 +196,8 @@ impl DataFrameServer {
             session_id: req.session_id,
             table: req.table,
             version: loaded.state.head.version,
-            summary: serde_json::to_value(&summary).unwrap_or_default(),
-            intentional_missing_reasons: reasons,
+            summary: object(serde_json::to_value(&summary).unwrap_or_default()),
+            intentional_missing_reasons: reasons.map(object),
         };
         ok(text, &response, self.max_chars())
     }
@@ -297,7 +300,7 @@ impl DataFrameServer {
         let response = ValueCountsResponse {
             session_id: req.session_id,
             table: req.table,
-            counts: serde_json::to_value(&counts).unwrap_or_default(),
+            counts: object(serde_json::to_value(&counts).unwrap_or_default()),
         };
         ok(text, &response, self.max_chars())
     }

@@ -165,7 +165,7 @@ impl DataFrameServer {
                     String::new()
                 }
             );
-            let params = json!({
+            let mut params = json!({
                 "file_path": path.display().to_string(),
                 "source": t.source,
                 "format": loaded.format,
@@ -178,6 +178,10 @@ impl DataFrameServer {
                 "null_values": req.null_values,
                 "decimal_comma": req.decimal_comma,
             });
+            // Only the options that were given: the history stays readable.
+            if let Some(map) = params.as_object_mut() {
+                map.retain(|_, v| !v.is_null());
+            }
             let schema = column_list(&t.df, 40);
             let edit = Edit {
                 df: t.df,
@@ -385,7 +389,9 @@ impl DataFrameServer {
         let value = serde_json::to_value(&inspection).unwrap_or_default();
         ok(
             text,
-            &InspectFileResponse { inspection: value },
+            &InspectFileResponse {
+                inspection: object(value),
+            },
             self.max_chars(),
         )
     }
