@@ -30,7 +30,7 @@ serve-redis: build
 
 # Benchmarks (print tables; slow in debug builds, so release).
 bench:
-    cargo bench -p benches
+    cargo bench -p tests
 
 # What CI runs.
 ci:

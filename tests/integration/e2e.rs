@@ -837,6 +837,21 @@ async fn workbooks_and_copies() {
         .ok("preview_rows", ids(copied_session, "Orders"))
         .await;
     assert_eq!(preview["rows"][1], json!([2, 7.25]));
+    // Table names keep their case in SQL, and names can be quoted.
+    let q = server
+        .ok(
+            "query_sql",
+            json!({ "session_id": "books", "sql": "SELECT SUM(amount) AS total FROM Orders" }),
+        )
+        .await;
+    assert_eq!(q["rows"], json!([[16.75]]));
+    let q = server
+        .ok(
+            "query_sql",
+            json!({ "session_id": "books", "sql": "SELECT COUNT(*) AS n FROM \"Clients_2024\"" }),
+        )
+        .await;
+    assert_eq!(q["rows"], json!([[1]]));
     let err = server
         .err(
             "initialize_data_table",

@@ -594,6 +594,40 @@ impl Store {
             summary: edit.op.summary.clone(),
             at_ms: now,
         };
+        self.publish_new_table(session, name, &head, &edit.op, now)
+            .await?;
+        self.frames.insert(
+            session,
+            &head.manifest,
+            Arc::new(CachedTable {
+                bytes: edit.df.estimated_size(),
+                parts: stats.parts,
+                meta: edit.meta,
+                df: edit.df,
+            }),
+        );
+        Ok(Committed {
+            version: 1,
+            rev: 1,
+            rows: head.rows,
+            cols: head.cols,
+            already_applied: false,
+            parts_written: stats.written,
+            parts_reused: stats.reused,
+            bytes_written: stats.bytes_written,
+        })
+    }
+
+    /// Publishes the first version of a new table (its blobs already stored):
+    /// a compare-and-set that requires the name to be free.
+    async fn publish_new_table(
+        &self,
+        session: &str,
+        name: &str,
+        head: &VersionRef,
+        op: &OpRecord,
+        now: i64,
+    ) -> Result<()> {
         let state = TableState {
             format: FORMAT_VERSION,
             uid: new_uid(),
@@ -606,7 +640,7 @@ impl Store {
             retired: vec![],
             recent_ops: Default::default(),
         };
-        let log = log_append(&state, commit_record(&head, None, None, &edit.op, None));
+        let log = log_append(&state, commit_record(head, None, None, op, None));
         let change = TableChange {
             name: name.into(),
             expected_rev: None,
@@ -617,28 +651,7 @@ impl Store {
             .cas_tables(session, &[change], &[log], now)
             .await?
         {
-            CasOutcome::Applied => {
-                self.frames.insert(
-                    session,
-                    &head.manifest,
-                    Arc::new(CachedTable {
-                        bytes: edit.df.estimated_size(),
-                        parts: stats.parts,
-                        meta: edit.meta,
-                        df: edit.df,
-                    }),
-                );
-                Ok(Committed {
-                    version: 1,
-                    rev: 1,
-                    rows: head.rows,
-                    cols: head.cols,
-                    already_applied: false,
-                    parts_written: stats.written,
-                    parts_reused: stats.reused,
-                    bytes_written: stats.bytes_written,
-                })
-            }
+            CasOutcome::Applied => Ok(()),
             CasOutcome::Conflict { .. } => Err(StoreError::TableExists {
                 session: session.into(),
                 name: name.into(),
@@ -1134,47 +1147,18 @@ impl Store {
             summary: op.summary.clone(),
             at_ms: now,
         };
-        let state = TableState {
-            format: FORMAT_VERSION,
-            uid: new_uid(),
-            name: to_name.into(),
-            created_ms: now,
-            next_version: 2,
-            head: head.clone(),
-            undo: vec![],
-            redo: vec![],
-            retired: vec![],
-            recent_ops: Default::default(),
-        };
-        let log = log_append(&state, commit_record(&head, None, None, &op, None));
-        let change = TableChange {
-            name: to_name.into(),
-            expected_rev: None,
-            new: Some((1, encode_state(&state)?)),
-        };
-        match self
-            .backend
-            .cas_tables(to_session, &[change], &[log], now)
-            .await?
-        {
-            CasOutcome::Applied => Ok(Committed {
-                version: 1,
-                rev: 1,
-                rows: head.rows,
-                cols: head.cols,
-                already_applied: false,
-                parts_written: written,
-                parts_reused: ids.len() - written,
-                bytes_written,
-            }),
-            CasOutcome::Conflict { .. } => Err(StoreError::TableExists {
-                session: to_session.into(),
-                name: to_name.into(),
-            }),
-            CasOutcome::SessionGone => Err(StoreError::SessionNotFound {
-                id: to_session.into(),
-            }),
-        }
+        self.publish_new_table(to_session, to_name, &head, &op, now)
+            .await?;
+        Ok(Committed {
+            version: 1,
+            rev: 1,
+            rows: head.rows,
+            cols: head.cols,
+            already_applied: false,
+            parts_written: written,
+            parts_reused: ids.len() - written,
+            bytes_written,
+        })
     }
 
     // ----- space ----------------------------------------------------------

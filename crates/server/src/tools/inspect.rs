@@ -111,13 +111,13 @@ impl DataFrameServer {
             Err(e) => return fail(e.to_string()),
         };
         let mut text = format!(
-            "Table `{}` (version {}): {} rows × {} columns, {} duplicate rows, {:.1} MB in memory.\n",
+            "Table `{}` (version {}): {} rows × {} columns, {} duplicate rows, {} in memory.\n",
             req.table,
             loaded.state.head.version,
             thousands(summary.rows as u64),
             summary.columns,
             thousands(summary.duplicate_rows as u64),
-            summary.memory_bytes as f64 / 1e6
+            dfmcp_ingest::human_bytes(summary.memory_bytes as u64)
         );
         let headers: Vec<String> = ["column", "type", "missing", "distinct", "stats"]
             .iter()
@@ -219,15 +219,26 @@ impl DataFrameServer {
             (None, Position::Tail) => RowWindow::Tail(limit),
         };
         let total = loaded.df.height();
-        let (slice, offset) = match preview(&loaded.df, window, req.columns.as_deref()) {
-            Ok(r) => r,
-            Err(e) => return fail(e.to_string()),
-        };
         let (session_id, table_name) = (req.session_id.clone(), req.table.clone());
         let budget = self.max_chars().saturating_sub(4000);
-        let (rows, body) = bounded_rows(&slice, offset, total, budget, |next| {
-            format!("Call preview_rows with offset={next} to continue.")
-        });
+        let columns = req.columns.clone();
+        let df = loaded.df.clone();
+        // On the blocking pool: polars work there cannot stall the runtime,
+        // and a polars panic becomes an error result instead of a lost reply.
+        let rendered = self
+            .store()
+            .blocking(move || {
+                let (slice, offset) = preview(&df, window, columns.as_deref())?;
+                Ok::<_, dfmcp_ops::OpsError>(bounded_rows(&slice, offset, total, budget, |next| {
+                    format!("Call preview_rows with offset={next} to continue.")
+                }))
+            })
+            .await;
+        let (rows, body) = match rendered {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return fail(e.to_string()),
+            Err(e) => return fail(e.to_string()),
+        };
         let text = format!(
             "Table `{table_name}` (version {}), {} rows:\n{body}",
             loaded.state.head.version,

@@ -136,23 +136,27 @@ impl DataFrameServer {
         // Without save_as the query produced at most limit + 1 rows: one more
         // than shown means there are more.
         let has_more = !full && result.height() > limit;
-        let shown = result.head(Some(limit));
         let total = if full {
             result.height()
         } else {
-            shown.height() + has_more as usize
+            result.height().min(limit) + has_more as usize
         };
         let budget = self.max_chars().saturating_sub(4000);
-        let (mut rows, body) = bounded_rows(&shown, 0, total, budget, |next| {
-            if full {
-                format!(
-                    "The full result is in table `{}`; use preview_rows with offset={next}.",
-                    req.save_as.clone().unwrap_or_default()
-                )
-            } else {
-                "Raise limit, add LIMIT/OFFSET to the query, or use save_as to keep the full result.".to_string()
-            }
-        });
+        let saved = req.save_as.clone();
+        let rendered = self
+            .store()
+            .blocking(move || {
+                let shown = result.head(Some(limit));
+                bounded_rows(&shown, 0, total, budget, |next| match &saved {
+                    Some(name) => format!("The full result is in table `{name}`; use preview_rows with offset={next}."),
+                    None => "Raise limit, add LIMIT/OFFSET to the query, or use save_as to keep the full result.".to_string(),
+                })
+            })
+            .await;
+        let (mut rows, body) = match rendered {
+            Ok(r) => r,
+            Err(e) => return fail(e.to_string()),
+        };
         if has_more && !rows.truncated {
             rows.truncated = true;
             rows.next = Some(

@@ -100,21 +100,9 @@ impl DataFrameServer {
         };
 
         // The session: the given one (created if new) or a fresh one.
-        let (session_id, created) = match &req.session_id {
-            Some(id) => match self.store().session(id).await {
-                Ok(meta) => (meta.id, false),
-                Err(StoreError::SessionNotFound { .. }) => {
-                    match self.store().open_session(id, true).await {
-                        Ok(meta) => (meta.id, true),
-                        Err(e) => return fail(self.explain(e).await),
-                    }
-                }
-                Err(e) => return fail(self.explain(e).await),
-            },
-            None => match self.store().create_session(None).await {
-                Ok(meta) => (meta.id, true),
-                Err(e) => return fail(self.explain(e).await),
-            },
+        let (session_id, created) = match self.target_session(req.session_id.as_deref()).await {
+            Ok(found) => found,
+            Err(text) => return fail(text),
         };
         let mut taken: HashSet<String> = match self.store().list_tables(&session_id).await {
             Ok(tables) => tables.into_iter().map(|t| t.name).collect(),
@@ -569,6 +557,27 @@ impl DataFrameServer {
 }
 
 impl DataFrameServer {
+    /// The session to load into: the given one (created when new) or a
+    /// fresh one. Returns its id and whether it was created.
+    async fn target_session(&self, id: Option<&str>) -> Result<(String, bool), String> {
+        let Some(id) = id else {
+            return match self.store().create_session(None).await {
+                Ok(meta) => Ok((meta.id, true)),
+                Err(e) => Err(self.explain(e).await),
+            };
+        };
+        match self.store().session(id).await {
+            Ok(meta) => Ok((meta.id, false)),
+            Err(StoreError::SessionNotFound { .. }) => {
+                match self.store().open_session(id, true).await {
+                    Ok(meta) => Ok((meta.id, true)),
+                    Err(e) => Err(self.explain(e).await),
+                }
+            }
+            Err(e) => Err(self.explain(e).await),
+        }
+    }
+
     async fn copy_tables(&self, req: InitializeRequest) -> CallToolResult {
         let source = req.source_session_id.clone().unwrap_or_default();
         let available = match self.store().list_tables(&source).await {
@@ -593,21 +602,9 @@ impl DataFrameServer {
         if wanted.is_empty() {
             return fail(format!("session {source} has no tables to copy"));
         }
-        let (session_id, created) = match &req.session_id {
-            Some(id) => match self.store().session(id).await {
-                Ok(meta) => (meta.id, false),
-                Err(StoreError::SessionNotFound { .. }) => {
-                    match self.store().open_session(id, true).await {
-                        Ok(meta) => (meta.id, true),
-                        Err(e) => return fail(self.explain(e).await),
-                    }
-                }
-                Err(e) => return fail(self.explain(e).await),
-            },
-            None => match self.store().create_session(None).await {
-                Ok(meta) => (meta.id, true),
-                Err(e) => return fail(self.explain(e).await),
-            },
+        let (session_id, created) = match self.target_session(req.session_id.as_deref()).await {
+            Ok(found) => found,
+            Err(text) => return fail(text),
         };
         let mut taken: HashSet<String> = match self.store().list_tables(&session_id).await {
             Ok(t) => t.into_iter().map(|t| t.name).collect(),
