@@ -239,6 +239,79 @@ fn headers_nulls_ragged_rows_and_late_types() {
 }
 
 #[test]
+fn csv_temporal_columns_parse_exactly_or_stay_text() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every value past the sniffed head must parse too: the late "soon"
+    // keeps `late` as text rather than becoming a silent null.
+    let mut csv = String::from("dmy,offset,zulu,clock,mixed,late,with_null\n");
+    for i in 0..3000 {
+        let late = if i == 2999 {
+            "soon".to_string()
+        } else {
+            format!("2024-03-{:02}", i % 28 + 1)
+        };
+        let mixed = if i % 2 == 0 {
+            "2024-03-05"
+        } else {
+            "2024/03/06"
+        };
+        let with_null = if i % 3 == 0 {
+            ""
+        } else {
+            "2024-03-07T08:09:10.5"
+        };
+        csv.push_str(&format!(
+            "31/12/2023,2024-01-02T03:04:05+02:00,2024-01-02T03:04:05Z,12:30:15,{mixed},{late},{with_null}\n"
+        ));
+    }
+    let (df, notes) = load_one(
+        &write(dir.path(), "temporal.csv", csv.as_bytes()),
+        &LoadOptions::default(),
+    );
+    let dtype = |name: &str| df.column(name).unwrap().dtype().clone();
+    assert_eq!(dtype("dmy"), DataType::Date);
+    let dmy = df.column("dmy").unwrap().date().unwrap().physical().get(0);
+    assert_eq!(dmy, Some(19722), "31/12/2023 is day 19722 since the epoch");
+    assert_eq!(
+        dtype("offset"),
+        DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+    );
+    let offset = df
+        .column("offset")
+        .unwrap()
+        .datetime()
+        .unwrap()
+        .physical()
+        .get(0);
+    assert_eq!(
+        offset,
+        Some(1_704_157_445_000_000),
+        "03:04:05+02:00 is 01:04:05 UTC"
+    );
+    assert!(
+        matches!(dtype("zulu"), DataType::Datetime(_, Some(_))),
+        "{:?}",
+        dtype("zulu")
+    );
+    assert_eq!(dtype("clock"), DataType::Time);
+    assert_eq!(
+        dtype("mixed"),
+        DataType::Date,
+        "two YMD separators still parse"
+    );
+    assert_eq!(df.column("mixed").unwrap().null_count(), 0);
+    assert_eq!(dtype("late"), DataType::String);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("late") && n.contains("1 value(s)")),
+        "{notes:?}"
+    );
+    assert!(matches!(dtype("with_null"), DataType::Datetime(_, None)));
+    assert_eq!(df.column("with_null").unwrap().null_count(), 1000);
+}
+
+#[test]
 fn decimal_commas_are_reported_and_parsed_on_request() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(
