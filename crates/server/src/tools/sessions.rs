@@ -496,17 +496,10 @@ impl DataFrameServer {
             .rename_table(&req.session_id, &req.table, &new_name)
             .await
         {
-            Ok(()) => {
-                let message = format!("Renamed table `{}` to `{new_name}`.", req.table);
-                ok(
-                    message.clone(),
-                    &DoneResponse {
-                        session_id: req.session_id,
-                        message,
-                    },
-                    self.max_chars(),
-                )
-            }
+            Ok(()) => self.done(
+                req.session_id,
+                format!("Renamed table `{}` to `{new_name}`.", req.table),
+            ),
             Err(e) => fail(self.explain(e).await),
         }
     }
@@ -518,17 +511,10 @@ impl DataFrameServer {
     )]
     async fn drop_table(&self, Parameters(req): Parameters<TableRequest>) -> CallToolResult {
         match self.store().drop_table(&req.session_id, &req.table).await {
-            Ok(()) => {
-                let message = format!("Dropped table `{}` and its history.", req.table);
-                ok(
-                    message.clone(),
-                    &DoneResponse {
-                        session_id: req.session_id,
-                        message,
-                    },
-                    self.max_chars(),
-                )
-            }
+            Ok(()) => self.done(
+                req.session_id,
+                format!("Dropped table `{}` and its history.", req.table),
+            ),
             Err(e) => fail(self.explain(e).await),
         }
     }
@@ -542,14 +528,7 @@ impl DataFrameServer {
         match self.store().delete_session(&req.session_id).await {
             Ok(()) => {
                 let message = format!("Deleted session `{}`.", req.session_id);
-                ok(
-                    message.clone(),
-                    &DoneResponse {
-                        session_id: req.session_id,
-                        message,
-                    },
-                    self.max_chars(),
-                )
+                self.done(req.session_id, message)
             }
             Err(e) => fail(self.explain(e).await),
         }
@@ -557,6 +536,18 @@ impl DataFrameServer {
 }
 
 impl DataFrameServer {
+    /// The result of a tool whose whole answer is one sentence.
+    fn done(&self, session_id: String, message: String) -> CallToolResult {
+        ok(
+            message.clone(),
+            &DoneResponse {
+                session_id,
+                message,
+            },
+            self.max_chars(),
+        )
+    }
+
     /// The session to load into: the given one (created when new) or a
     /// fresh one. Returns its id and whether it was created.
     async fn target_session(&self, id: Option<&str>) -> Result<(String, bool), String> {
