@@ -116,6 +116,27 @@ pub struct Committed {
     pub bytes_written: u64,
 }
 
+impl Committed {
+    /// The first version of a new table.
+    fn first(
+        head: &VersionRef,
+        parts_written: usize,
+        parts_reused: usize,
+        bytes_written: u64,
+    ) -> Self {
+        Committed {
+            version: 1,
+            rev: 1,
+            rows: head.rows,
+            cols: head.cols,
+            already_applied: false,
+            parts_written,
+            parts_reused,
+            bytes_written,
+        }
+    }
+}
+
 /// The result of an undo or redo.
 #[derive(Debug, Clone)]
 pub struct Moved {
@@ -606,16 +627,12 @@ impl Store {
                 df: edit.df,
             }),
         );
-        Ok(Committed {
-            version: 1,
-            rev: 1,
-            rows: head.rows,
-            cols: head.cols,
-            already_applied: false,
-            parts_written: stats.written,
-            parts_reused: stats.reused,
-            bytes_written: stats.bytes_written,
-        })
+        Ok(Committed::first(
+            &head,
+            stats.written,
+            stats.reused,
+            stats.bytes_written,
+        ))
     }
 
     /// Publishes the first version of a new table (its blobs already stored):
@@ -1149,16 +1166,12 @@ impl Store {
         };
         self.publish_new_table(to_session, to_name, &head, &op, now)
             .await?;
-        Ok(Committed {
-            version: 1,
-            rev: 1,
-            rows: head.rows,
-            cols: head.cols,
-            already_applied: false,
-            parts_written: written,
-            parts_reused: ids.len() - written,
+        Ok(Committed::first(
+            &head,
+            written,
+            ids.len() - written,
             bytes_written,
-        })
+        ))
     }
 
     // ----- space ----------------------------------------------------------
