@@ -1,23 +1,23 @@
 //! The one error type of the storage crate.
+//!
+//! Messages say what went wrong in the store's own terms; they never name the
+//! server's tools or command-line flags. The server adds what to do next.
 
 use std::fmt;
 
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything a store operation can fail with.
-///
-/// Messages are written for the reader who must act: each says what went
-/// wrong and what to do next.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// The session does not exist, or its idle TTL ran out (the two are
     /// deliberately indistinguishable).
-    #[error(
-        "session '{id}' does not exist or has expired; start a new one by calling initialize_data_table without session_id, or call list_sessions to see the live ones"
-    )]
+    #[error("session '{id}' does not exist or has expired")]
     SessionNotFound { id: String },
 
     /// A caller-chosen session id is already taken.
-    #[error("session '{id}' already exists; pick another name or omit it to get a fresh UUID")]
+    #[error("session '{id}' already exists")]
     SessionExists { id: String },
 
     /// No table of that name in the session.
@@ -29,19 +29,42 @@ pub enum StoreError {
     },
 
     /// Creating or renaming onto a name that is taken.
-    #[error(
-        "table '{name}' already exists in session '{session}'; choose another table_name, or drop_table it first"
-    )]
+    #[error("table '{name}' already exists in session '{session}'")]
     TableExists { session: String, name: String },
 
-    /// Another writer moved the table's head first (compare-and-set lost).
+    /// Another writer moved the table's head first, again and again, until
+    /// the store gave up retrying.
     #[error(
-        "table '{name}' was changed by another writer while this operation ran (expected revision {expected}, found {found}); reload and retry"
+        "table '{name}' kept being changed by other writers while this operation ran (expected revision {expected}, found {found})"
     )]
     Conflict {
         name: String,
         expected: u64,
         found: Revision,
+    },
+
+    /// The caller expected the table at one version and it is at another:
+    /// nothing was changed.
+    #[error(
+        "table '{name}' is at version {}, not {expected}{}; nothing was changed",
+        .current.version,
+        moved_by(.last_event)
+    )]
+    VersionMismatch {
+        name: String,
+        expected: u64,
+        current: crate::model::VersionRef,
+        /// The event that last moved the head, when the log has it.
+        last_event: Option<Box<crate::model::LogRecord>>,
+    },
+
+    /// A request id was used before for a different change.
+    #[error(
+        "request id '{request_id}' was already used for a different change ({previous}); nothing was done"
+    )]
+    RequestIdReused {
+        request_id: String,
+        previous: String,
     },
 
     /// Undo with an empty undo stack, or redo with an empty redo stack.
@@ -53,10 +76,15 @@ pub enum StoreError {
     },
 
     /// A table larger than the configured cap.
-    #[error(
-        "table '{name}' would take {size} bytes in memory, over the {limit}-byte limit; filter or drop columns first, or raise the limit (--max-table-bytes / MAX_TABLE_BYTES)"
-    )]
+    #[error("table '{name}' would take {size} bytes in memory, over the limit of {limit} bytes")]
     TooLarge { name: String, size: u64, limit: u64 },
+
+    /// A single document (a manifest of a very wide table) larger than the
+    /// backend accepts in one request.
+    #[error(
+        "table '{name}' has too many columns for this storage backend: its manifest would be {size} bytes, over the backend's request limit of {limit} bytes"
+    )]
+    TooWide { name: String, size: u64, limit: u64 },
 
     /// A session id or table name that cannot be used.
     #[error("invalid {what} '{value}': {reason}")]
@@ -68,10 +96,12 @@ pub enum StoreError {
 
     /// The backend cannot be reached. Transient: the store recovers by itself
     /// once the backend is back.
-    #[error("storage backend {backend} is unavailable: {message}; retry in a moment")]
+    #[error("storage backend {backend} is unavailable: {message}")]
     Unavailable {
         backend: &'static str,
         message: String,
+        #[source]
+        source: Option<Source>,
     },
 
     /// Stored data that should be there is missing or unreadable.
@@ -80,7 +110,7 @@ pub enum StoreError {
 
     /// The data was written by a newer, incompatible version of this program.
     #[error(
-        "{location} was written in store format {found}, but this build understands format {supported} only; upgrade dataframe-mcp or point it at another data directory"
+        "{location} was written in store format {found}, but this build understands format {supported} only"
     )]
     IncompatibleFormat {
         location: String,
@@ -89,7 +119,7 @@ pub enum StoreError {
     },
 
     /// A local file system problem (unwritable data dir, full disk, ...).
-    #[error("{context}: {source}{}", io_hint(.source))]
+    #[error("{context}: {source}")]
     Io {
         context: String,
         #[source]
@@ -101,14 +131,19 @@ pub enum StoreError {
     Backend {
         backend: &'static str,
         message: String,
+        #[source]
+        source: Option<Source>,
     },
 
     /// Encoding or decoding a frame failed.
     #[error("encoding table data failed: {0}")]
     Polars(#[from] polars::error::PolarsError),
 
-    /// Work that ran on a worker thread did not finish (it panicked or was
-    /// cancelled).
+    /// The work was cancelled by its caller before it finished.
+    #[error("the operation was cancelled")]
+    Cancelled,
+
+    /// Work that ran on a worker thread did not finish (it panicked).
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -131,22 +166,23 @@ impl fmt::Display for Revision {
 
 fn list_or_none(names: &[String]) -> String {
     if names.is_empty() {
-        "the session has no tables yet; load one with initialize_data_table".to_string()
+        "the session has no tables".to_string()
     } else {
         format!("tables in this session: {}", names.join(", "))
     }
 }
 
-fn io_hint(err: &std::io::Error) -> &'static str {
-    use std::io::ErrorKind::*;
-    match err.kind() {
-        PermissionDenied | ReadOnlyFilesystem => {
-            " (the data directory is not writable: fix its permissions or choose another with --data-dir / DATAFRAME_MCP_DATA_DIR)"
+fn moved_by(event: &Option<Box<crate::model::LogRecord>>) -> String {
+    match event.as_deref() {
+        None => String::new(),
+        Some(e) => {
+            let who = e
+                .actor
+                .as_deref()
+                .map(|a| format!(" by {a}"))
+                .unwrap_or_default();
+            format!(" (last moved{who}: {} — {})", e.action, e.summary)
         }
-        StorageFull | QuotaExceeded => {
-            " (the disk is full: free space or choose another --data-dir)"
-        }
-        _ => "",
     }
 }
 
@@ -158,6 +194,30 @@ impl StoreError {
         }
     }
 
+    pub(crate) fn unavailable(
+        backend: &'static str,
+        message: impl Into<String>,
+        source: Option<Source>,
+    ) -> Self {
+        StoreError::Unavailable {
+            backend,
+            message: message.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn backend(
+        backend: &'static str,
+        message: impl Into<String>,
+        source: Option<Source>,
+    ) -> Self {
+        StoreError::Backend {
+            backend,
+            message: message.into(),
+            source,
+        }
+    }
+
     /// True for failures that may go away by themselves (backend down,
     /// lost compare-and-set).
     pub fn is_transient(&self) -> bool {
@@ -165,6 +225,14 @@ impl StoreError {
             self,
             StoreError::Unavailable { .. } | StoreError::Conflict { .. }
         )
+    }
+
+    /// The kind of local file system failure, if this is one.
+    pub fn io_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            StoreError::Io { source, .. } => Some(source.kind()),
+            _ => None,
+        }
     }
 }
 

@@ -17,6 +17,30 @@ pub fn validate_session_id(id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a session id as the store keeps it: a caller's id
+/// ([`validate_session_id`]), optionally in a namespace (`<namespace>.<id>`,
+/// the namespace 1 to 40 characters of the same alphabet).
+pub fn validate_stored_session_id(id: &str) -> Result<()> {
+    match id.split_once('.') {
+        None => validate_session_id(id),
+        Some((namespace, rest)) => {
+            let ok = !namespace.is_empty()
+                && namespace.len() <= 40
+                && namespace
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                return Err(StoreError::InvalidName {
+                    what: "session namespace",
+                    value: truncate(namespace, 80),
+                    reason: "use 1 to 40 characters from A-Z, a-z, 0-9, '_' and '-'",
+                });
+            }
+            validate_session_id(rest)
+        }
+    }
+}
+
 /// Checks a table name: 1 to 128 characters, no control characters.
 ///
 /// The server narrows this further (SQL-friendly identifiers); the store only
@@ -79,8 +103,14 @@ mod tests {
         for ok in ["a", "sales-2024_Q1", &new_session_id(), &"x".repeat(64)] {
             assert!(validate_session_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a b", "ünï", "a/b", "{x}", &"x".repeat(65)] {
+        for bad in ["", "a b", "ünï", "a/b", "{x}", "a.b", &"x".repeat(65)] {
             assert!(validate_session_id(bad).is_err(), "{bad}");
+        }
+        for ok in ["sales", "ab12.sales", "p-1.x"] {
+            assert!(validate_stored_session_id(ok).is_ok(), "{ok}");
+        }
+        for bad in [".sales", "a.b.c", "a b.c", "ab."] {
+            assert!(validate_stored_session_id(bad).is_err(), "{bad}");
         }
     }
 

@@ -46,6 +46,9 @@ pub struct VersionRef {
     pub action: String,
     pub summary: String,
     pub at_ms: i64,
+    /// Who made this version (a principal), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }
 
 /// A manifest dropped from the undo/redo stacks, kept referenced for one
@@ -155,4 +158,7 @@ pub struct LogRecord {
     pub cols_before: Option<u64>,
     pub rows_after: u64,
     pub cols_after: u64,
+    /// Who caused the event (a principal), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
 }

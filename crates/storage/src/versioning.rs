@@ -31,42 +31,97 @@ pub fn commit(
     }
     retire(&mut next, dropped, now_ms, grace_ms);
     if let Some(op_id) = op_id {
-        next.recent_ops.push_back(op_id.to_string());
-        while next.recent_ops.len() > RECENT_OPS {
-            next.recent_ops.pop_front();
-        }
+        remember(&mut next, op_id);
     }
     next
 }
 
-/// The state after undoing one step, or `None` when the undo stack is empty.
-pub fn undo(state: &TableState, limit: usize, now_ms: i64, grace_ms: i64) -> Option<TableState> {
+/// The state after undoing up to `steps` steps (fewer when the undo stack is
+/// shorter), with the versions left behind in the order they were undone;
+/// `None` when nothing can be undone.
+pub fn undo(
+    state: &TableState,
+    steps: usize,
+    limit: usize,
+    now_ms: i64,
+    grace_ms: i64,
+) -> Option<(TableState, Vec<VersionRef>)> {
     let mut next = state.clone();
-    let previous = next.undo.pop()?;
-    let current = std::mem::replace(&mut next.head, previous);
-    next.redo.push(current);
+    let mut moved = Vec::new();
+    for _ in 0..steps {
+        let Some(previous) = next.undo.pop() else {
+            break;
+        };
+        let current = std::mem::replace(&mut next.head, previous);
+        moved.push(current.clone());
+        next.redo.push(current);
+    }
+    if moved.is_empty() {
+        return None;
+    }
     let mut dropped = Vec::new();
     if next.redo.len() > limit {
         let excess = next.redo.len() - limit;
         dropped.extend(next.redo.drain(..excess));
     }
     retire(&mut next, dropped, now_ms, grace_ms);
-    Some(next)
+    Some((next, moved))
 }
 
-/// The state after redoing one step, or `None` when the redo stack is empty.
-pub fn redo(state: &TableState, limit: usize, now_ms: i64, grace_ms: i64) -> Option<TableState> {
+/// The state after redoing up to `steps` steps, with the versions reached in
+/// order; `None` when nothing can be redone.
+pub fn redo(
+    state: &TableState,
+    steps: usize,
+    limit: usize,
+    now_ms: i64,
+    grace_ms: i64,
+) -> Option<(TableState, Vec<VersionRef>)> {
     let mut next = state.clone();
-    let following = next.redo.pop()?;
-    let current = std::mem::replace(&mut next.head, following);
-    next.undo.push(current);
+    let mut moved = Vec::new();
+    for _ in 0..steps {
+        let Some(following) = next.redo.pop() else {
+            break;
+        };
+        moved.push(following.clone());
+        let current = std::mem::replace(&mut next.head, following);
+        next.undo.push(current);
+    }
+    if moved.is_empty() {
+        return None;
+    }
     let mut dropped = Vec::new();
     if next.undo.len() > limit {
         let excess = next.undo.len() - limit;
         dropped.extend(next.undo.drain(..excess));
     }
     retire(&mut next, dropped, now_ms, grace_ms);
-    Some(next)
+    Some((next, moved))
+}
+
+/// Records an operation id, so that a retry of the same operation is
+/// recognised; the oldest ids fall off.
+pub fn remember(state: &mut TableState, op_id: &str) {
+    state.recent_ops.push_back(op_id.to_string());
+    while state.recent_ops.len() > RECENT_OPS {
+        state.recent_ops.pop_front();
+    }
+}
+
+/// Whether `op_id` is among the operations this state remembers.
+pub fn knows(state: &TableState, op_id: &str) -> bool {
+    state.recent_ops.iter().any(|id| id == op_id)
+}
+
+/// Manifests retired by the transition from `before` to `after` (newly
+/// retired entries, not merely a longer list).
+pub fn newly_retired<'a>(before: &TableState, after: &'a TableState) -> Vec<&'a str> {
+    after
+        .retired
+        .iter()
+        .filter(|r| !before.retired.contains(r))
+        .map(|r| r.manifest.as_str())
+        .collect()
 }
 
 fn retire(state: &mut TableState, dropped: Vec<VersionRef>, now_ms: i64, grace_ms: i64) {
@@ -107,6 +162,7 @@ mod tests {
             action: "op".into(),
             summary: format!("op {n}"),
             at_ms: 0,
+            actor: None,
         }
     }
 
@@ -140,10 +196,10 @@ mod tests {
             s = commit(&s, version(n), None, 50, 0, 0);
         }
         assert_eq!(heads(&s), (vec![1, 2, 3], 4, vec![]));
-        s = undo(&s, 50, 0, 0).unwrap();
-        s = undo(&s, 50, 0, 0).unwrap();
+        s = undo(&s, 1, 50, 0, 0).unwrap().0;
+        s = undo(&s, 1, 50, 0, 0).unwrap().0;
         assert_eq!(heads(&s), (vec![1], 2, vec![4, 3]));
-        s = redo(&s, 50, 0, 0).unwrap();
+        s = redo(&s, 1, 50, 0, 0).unwrap().0;
         assert_eq!(heads(&s), (vec![1, 2], 3, vec![4]));
     }
 
@@ -151,12 +207,12 @@ mod tests {
     fn commit_after_undo_clears_redo_and_retires_it() {
         let mut s = fresh();
         s = commit(&s, version(100), None, 50, 0, 0);
-        s = undo(&s, 50, 0, 0).unwrap();
+        s = undo(&s, 1, 50, 0, 0).unwrap().0;
         s = commit(&s, version(200), Some("op-x"), 50, 10, 100);
         assert_eq!(heads(&s), (vec![1], 3, vec![]));
         assert_eq!(s.retired.len(), 1);
         assert_eq!(s.retired[0].manifest, "m100");
-        assert!(redo(&s, 50, 0, 0).is_none());
+        assert!(redo(&s, 1, 50, 0, 0).is_none());
         assert_eq!(s.recent_ops, ["op-x"]);
     }
 
@@ -168,16 +224,41 @@ mod tests {
         }
         assert_eq!(heads(&s).0.len(), 3);
         assert_eq!(s.retired.len(), 6);
-        assert!(
-            undo(
-                &undo(&undo(&s, 3, 0, 0).unwrap(), 3, 0, 0).unwrap(),
-                3,
-                0,
-                0
-            )
-            .and_then(|s| undo(&s, 3, 0, 0))
-            .is_none()
+        let (after, moved) = undo(&s, 10, 3, 0, 0).unwrap();
+        assert_eq!(moved.len(), 3, "only the kept steps can be undone");
+        assert!(undo(&after, 1, 3, 0, 0).is_none());
+    }
+
+    #[test]
+    fn multi_step_moves_are_one_transition() {
+        let mut s = fresh();
+        for n in 2..=5 {
+            s = commit(&s, version(n), None, 50, 0, 0);
+        }
+        let (back, moved) = undo(&s, 3, 50, 0, 0).unwrap();
+        assert_eq!(heads(&back), (vec![1], 2, vec![5, 4, 3]));
+        assert_eq!(
+            moved.iter().map(|v| v.version).collect::<Vec<_>>(),
+            [5, 4, 3]
         );
+        let (forth, moved) = redo(&back, 5, 50, 0, 0).unwrap();
+        assert_eq!(heads(&forth), (vec![1, 2, 3, 4], 5, vec![]));
+        assert_eq!(
+            moved.iter().map(|v| v.version).collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
+    }
+
+    /// Regression: retirements were detected by comparing list lengths, which
+    /// missed a transition that pruned one old entry and added one.
+    #[test]
+    fn newly_retired_sees_a_prune_plus_an_add() {
+        let mut s = fresh();
+        s = commit(&s, version(100), None, 0, 0, 100);
+        let before = s.clone();
+        s = commit(&s, version(200), None, 0, 500, 100);
+        assert_eq!(before.retired.len(), s.retired.len());
+        assert_eq!(newly_retired(&before, &s), ["m100"]);
     }
 
     #[test]
@@ -198,7 +279,7 @@ mod tests {
     fn a_manifest_still_in_use_is_not_retired() {
         let mut s = fresh();
         s = commit(&s, version(100), None, 50, 0, 100);
-        s = undo(&s, 50, 0, 100).unwrap();
+        s = undo(&s, 1, 50, 0, 100).unwrap().0;
         // The same content committed again: the discarded redo entry shares
         // the new head's manifest.
         s = commit(&s, version(100), None, 50, 0, 100);

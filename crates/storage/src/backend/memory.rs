@@ -1,15 +1,15 @@
 //! In-process backend: the same semantics as the others, with column data
 //! kept as polars Series (no encoding). For tests and throwaway use.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{
-    Backend, Blob, BlobInfo, Capabilities, CasOutcome, LogAppend, SessionMeta, TableChange,
-    TableRecord,
+    Backend, Blob, BlobInfo, Capabilities, CasOutcome, CasRequest, SessionMeta, TableRecord,
+    namespace_of,
 };
 use crate::error::{Result, StoreError};
 
@@ -22,7 +22,7 @@ pub struct MemoryBackend {
 struct MemSession {
     meta: SessionMeta,
     tables: HashMap<String, (u64, Bytes)>,
-    log: Vec<(String, Bytes)>,
+    logs: HashMap<String, VecDeque<Bytes>>,
     blobs: HashMap<String, (Blob, i64)>,
 }
 
@@ -31,32 +31,25 @@ impl MemoryBackend {
         Self::default()
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, MemSession>) -> T) -> Result<T> {
+    fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, MemSession>) -> T) -> T {
         // A poisoned lock means a panic mid-update elsewhere; the map itself is
         // still consistent because every update below is a single insert/remove.
         let mut guard = self
             .sessions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        Ok(f(&mut guard))
+        f(&mut guard)
     }
-}
 
-fn live<'a>(
-    map: &'a mut HashMap<String, MemSession>,
-    id: &str,
-    now_ms: i64,
-) -> Option<&'a mut MemSession> {
-    let expired = map.get(id).is_some_and(|s| s.meta.is_expired(now_ms));
-    if expired {
-        map.remove(id);
-        return None;
+    /// Runs `f` on a live session, `None` when it is missing or expired.
+    fn live<T>(&self, id: &str, now_ms: i64, f: impl FnOnce(&mut MemSession) -> T) -> Option<T> {
+        self.with(|map| {
+            if map.get(id).is_some_and(|s| s.meta.is_expired(now_ms)) {
+                map.remove(id);
+            }
+            map.get_mut(id).map(f)
+        })
     }
-    map.get_mut(id)
-}
-
-fn now() -> i64 {
-    crate::ids::now_ms()
 }
 
 #[async_trait]
@@ -68,27 +61,26 @@ impl Backend for MemoryBackend {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             native_frames: true,
-            shared: false,
-            native_ttl: false,
+            max_request_bytes: None,
         }
     }
 
     async fn create_session(&self, meta: &SessionMeta) -> Result<bool> {
+        if self.live(&meta.id, meta.created_ms, |_| ()).is_some() {
+            return Ok(false);
+        }
         self.with(|map| {
-            if live(map, &meta.id, meta.created_ms).is_some() {
-                return false;
-            }
             map.insert(
                 meta.id.clone(),
                 MemSession {
                     meta: meta.clone(),
                     tables: HashMap::new(),
-                    log: Vec::new(),
+                    logs: HashMap::new(),
                     blobs: HashMap::new(),
                 },
-            );
-            true
-        })
+            )
+        });
+        Ok(true)
     }
 
     async fn open(
@@ -97,8 +89,7 @@ impl Backend for MemoryBackend {
         table: Option<&str>,
         now_ms: i64,
     ) -> Result<Option<(SessionMeta, Option<TableRecord>)>> {
-        self.with(|map| {
-            let s = live(map, session, now_ms)?;
+        Ok(self.live(session, now_ms, |s| {
             s.meta.last_access_ms = now_ms;
             let record = table.and_then(|name| {
                 s.tables.get(name).map(|(rev, doc)| TableRecord {
@@ -107,25 +98,34 @@ impl Backend for MemoryBackend {
                     doc: doc.clone(),
                 })
             });
-            Some((s.meta.clone(), record))
-        })
+            (s.meta.clone(), record)
+        }))
     }
 
-    async fn list_sessions(&self, now_ms: i64) -> Result<Vec<SessionMeta>> {
-        self.with(|map| {
+    async fn list_sessions(
+        &self,
+        namespace: &str,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<SessionMeta>> {
+        Ok(self.with(|map| {
             map.values()
-                .filter(|s| !s.meta.is_expired(now_ms))
+                .filter(|s| !s.meta.is_expired(now_ms) && namespace_of(&s.meta.id) == namespace)
+                .take(limit)
                 .map(|s| s.meta.clone())
                 .collect()
-        })
+        }))
     }
 
-    async fn delete_session(&self, session: &str) -> Result<bool> {
-        self.with(|map| map.remove(session).is_some())
+    async fn delete_session(&self, session: &str, now_ms: i64) -> Result<bool> {
+        Ok(self.with(|map| {
+            map.remove(session)
+                .is_some_and(|s| !s.meta.is_expired(now_ms))
+        }))
     }
 
     async fn purge_expired(&self, now_ms: i64) -> Result<Vec<String>> {
-        self.with(|map| {
+        Ok(self.with(|map| {
             let expired: Vec<String> = map
                 .values()
                 .filter(|s| s.meta.is_expired(now_ms))
@@ -135,77 +135,83 @@ impl Backend for MemoryBackend {
                 map.remove(id);
             }
             expired
-        })
+        }))
     }
 
-    async fn list_tables(&self, session: &str) -> Result<Vec<TableRecord>> {
-        self.with(|map| {
-            live(map, session, now())
-                .map(|s| {
-                    s.tables
-                        .iter()
-                        .map(|(name, (rev, doc))| TableRecord {
-                            name: name.clone(),
-                            rev: *rev,
-                            doc: doc.clone(),
-                        })
-                        .collect()
+    async fn list_tables(&self, session: &str, now_ms: i64) -> Result<Option<Vec<TableRecord>>> {
+        Ok(self.live(session, now_ms, |s| {
+            s.tables
+                .iter()
+                .map(|(name, (rev, doc))| TableRecord {
+                    name: name.clone(),
+                    rev: *rev,
+                    doc: doc.clone(),
                 })
-                .unwrap_or_default()
-        })
+                .collect()
+        }))
     }
 
     async fn cas_tables(
         &self,
         session: &str,
-        changes: &[TableChange],
-        log: &[LogAppend],
+        request: &CasRequest,
         now_ms: i64,
     ) -> Result<CasOutcome> {
-        self.with(|map| {
-            let Some(s) = live(map, session, now_ms) else {
-                return CasOutcome::SessionGone;
-            };
-            for change in changes {
-                let current = s.tables.get(&change.name).map(|(rev, _)| *rev);
-                if current != change.expected_rev {
-                    return CasOutcome::Conflict {
-                        name: change.name.clone(),
-                        current,
-                    };
-                }
-            }
-            for change in changes {
-                match &change.new {
-                    Some((rev, doc)) => {
-                        s.tables.insert(change.name.clone(), (*rev, doc.clone()));
-                    }
-                    None => {
-                        s.tables.remove(&change.name);
+        Ok(self
+            .live(session, now_ms, |s| {
+                for change in &request.changes {
+                    let current = s.tables.get(&change.name).map(|(rev, _)| *rev);
+                    if current != change.expected_rev {
+                        return CasOutcome::Conflict {
+                            name: change.name.clone(),
+                            current,
+                        };
                     }
                 }
-            }
-            s.log.extend(
-                log.iter()
-                    .map(|entry| (entry.table_uid.clone(), entry.record.clone())),
-            );
-            s.meta.last_access_ms = now_ms;
-            CasOutcome::Applied
-        })
+                for change in &request.changes {
+                    match &change.new {
+                        Some((rev, doc)) => {
+                            s.tables.insert(change.name.clone(), (*rev, doc.clone()));
+                        }
+                        None => {
+                            s.tables.remove(&change.name);
+                        }
+                    }
+                }
+                for entry in &request.log {
+                    let log = s.logs.entry(entry.table_uid.clone()).or_default();
+                    log.push_back(entry.record.clone());
+                    while log.len() > entry.keep {
+                        log.pop_front();
+                    }
+                }
+                for uid in &request.drop_logs {
+                    s.logs.remove(uid);
+                }
+                s.meta.last_access_ms = now_ms;
+                CasOutcome::Applied
+            })
+            .unwrap_or(CasOutcome::SessionGone))
     }
 
-    async fn read_log(&self, session: &str, table_uid: &str) -> Result<Vec<Bytes>> {
-        self.with(|map| {
-            live(map, session, now())
-                .map(|s| {
-                    s.log
-                        .iter()
-                        .filter(|(uid, _)| uid == table_uid)
-                        .map(|(_, record)| record.clone())
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
+    async fn read_log(
+        &self,
+        session: &str,
+        table_uid: &str,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<Bytes>> {
+        Ok(self
+            .live(session, now_ms, |s| {
+                s.logs
+                    .get(table_uid)
+                    .map(|log| {
+                        let skip = log.len().saturating_sub(limit);
+                        log.iter().skip(skip).cloned().collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default())
     }
 
     async fn put_blobs(
@@ -214,60 +220,60 @@ impl Backend for MemoryBackend {
         blobs: Vec<(String, Blob)>,
         now_ms: i64,
     ) -> Result<()> {
-        self.with(|map| {
-            let Some(s) = live(map, session, now_ms) else {
-                return Err(StoreError::SessionNotFound {
-                    id: session.to_string(),
-                });
-            };
+        self.live(session, now_ms, |s| {
             for (id, blob) in blobs {
                 s.blobs.insert(id, (blob, now_ms));
             }
-            Ok(())
-        })?
+        })
+        .ok_or_else(|| StoreError::SessionNotFound {
+            id: session.to_string(),
+        })
     }
 
     async fn touch_blobs(&self, session: &str, ids: &[String], now_ms: i64) -> Result<Vec<bool>> {
-        self.with(|map| match live(map, session, now_ms) {
-            None => vec![false; ids.len()],
-            Some(s) => ids
-                .iter()
-                .map(|id| match s.blobs.get_mut(id) {
-                    Some(entry) => {
-                        entry.1 = now_ms;
-                        true
-                    }
-                    None => false,
-                })
-                .collect(),
-        })
+        Ok(self
+            .live(session, now_ms, |s| {
+                ids.iter()
+                    .map(|id| match s.blobs.get_mut(id) {
+                        Some(entry) => {
+                            entry.1 = now_ms;
+                            true
+                        }
+                        None => false,
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![false; ids.len()]))
     }
 
-    async fn get_blobs(&self, session: &str, ids: &[String]) -> Result<Vec<Option<Blob>>> {
-        self.with(|map| match live(map, session, now()) {
-            None => vec![None; ids.len()],
-            Some(s) => ids
-                .iter()
-                .map(|id| s.blobs.get(id).map(|(blob, _)| blob.clone()))
-                .collect(),
-        })
+    async fn get_blobs(
+        &self,
+        session: &str,
+        ids: &[String],
+        now_ms: i64,
+    ) -> Result<Vec<Option<Blob>>> {
+        Ok(self
+            .live(session, now_ms, |s| {
+                ids.iter()
+                    .map(|id| s.blobs.get(id).map(|(blob, _)| blob.clone()))
+                    .collect()
+            })
+            .unwrap_or_else(|| vec![None; ids.len()]))
     }
 
-    async fn list_blobs(&self, session: &str) -> Result<Vec<BlobInfo>> {
-        self.with(|map| {
-            live(map, session, now())
-                .map(|s| {
-                    s.blobs
-                        .iter()
-                        .map(|(id, (blob, touched))| BlobInfo {
-                            id: id.clone(),
-                            size: blob.size(),
-                            touched_ms: *touched,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        })
+    async fn list_blobs(&self, session: &str, now_ms: i64) -> Result<Vec<BlobInfo>> {
+        Ok(self
+            .live(session, now_ms, |s| {
+                s.blobs
+                    .iter()
+                    .map(|(id, (blob, touched))| BlobInfo {
+                        id: id.clone(),
+                        size: blob.size(),
+                        touched_ms: *touched,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     async fn delete_blobs(
@@ -276,7 +282,7 @@ impl Backend for MemoryBackend {
         ids: &[String],
         untouched_before_ms: i64,
     ) -> Result<u64> {
-        self.with(|map| {
+        Ok(self.with(|map| {
             let Some(s) = map.get_mut(session) else {
                 return 0;
             };
@@ -291,6 +297,6 @@ impl Backend for MemoryBackend {
                 }
             }
             freed
-        })
+        }))
     }
 }

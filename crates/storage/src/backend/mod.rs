@@ -1,6 +1,11 @@
 //! The backend trait: the few primitive operations every storage backend
-//! implements. Versioning, undo/redo, TTL, garbage collection and caching are
-//! written once on top of it, in [`crate::Store`].
+//! implements. Versioning, undo/redo, TTL policy, garbage collection and
+//! caching are written once on top of it, in [`crate::Store`].
+//!
+//! Every method documents its contract under `# Behavior`; the behaviour
+//! suite (`tests/integration/behaviour.rs`) pins each sentence there on every
+//! backend. Times are passed in (`now_ms`), never read from the system clock,
+//! so the store's clock decides what "expired" means.
 
 use std::fmt;
 
@@ -21,12 +26,9 @@ pub struct Capabilities {
     /// Blobs may be polars [`Series`] kept as they are ([`Blob::Frame`]); the
     /// store then skips Parquet encoding for column data.
     pub native_frames: bool,
-    /// Several processes can share the state (so caches must be validated
-    /// against the backend on every access).
-    pub shared: bool,
-    /// The backend expires idle sessions by itself; `purge_expired` is then a
-    /// no-op.
-    pub native_ttl: bool,
+    /// Largest request (and reply) the backend accepts, in bytes. The store
+    /// sizes column parts and batches every put and get below it.
+    pub max_request_bytes: Option<u64>,
 }
 
 /// A session's metadata.
@@ -47,6 +49,25 @@ impl SessionMeta {
     pub fn is_expired(&self, now_ms: i64) -> bool {
         self.expires_ms() <= now_ms
     }
+
+    /// Whether an access at `now_ms` should move `last_access_ms` forward.
+    ///
+    /// Refreshing on every read would make every read a write (an fsync on the
+    /// embedded store); refreshing once per 1/100 of the TTL (at least every
+    /// 60 s) shortens an idle session's life by at most that much.
+    pub fn refresh_due(&self, now_ms: i64) -> bool {
+        now_ms - self.last_access_ms >= refresh_interval_ms(self.ttl_ms)
+    }
+}
+
+/// The namespace of a session id: the part before its first '.', or "".
+pub fn namespace_of(id: &str) -> &str {
+    id.split_once('.').map_or("", |(ns, _)| ns)
+}
+
+/// How stale `last_access_ms` may get before an access refreshes it.
+pub fn refresh_interval_ms(ttl_ms: i64) -> i64 {
+    (ttl_ms / 100).clamp(0, 60_000)
 }
 
 /// One table's head record: a revision and an opaque state document.
@@ -75,6 +96,17 @@ pub struct LogAppend {
     /// The stable id of the table (names change on rename, uids do not).
     pub table_uid: String,
     pub record: Bytes,
+    /// After appending, keep only this many newest records of the table's log.
+    pub keep: usize,
+}
+
+/// Everything one [`Backend::cas_tables`] call writes, all or nothing.
+#[derive(Debug, Clone, Default)]
+pub struct CasRequest {
+    pub changes: Vec<TableChange>,
+    pub log: Vec<LogAppend>,
+    /// Table uids whose whole log is deleted (dropped tables).
+    pub drop_logs: Vec<String>,
 }
 
 /// Outcome of [`Backend::cas_tables`].
@@ -129,8 +161,10 @@ pub struct BlobInfo {
 
 /// The primitive operations of a storage backend.
 ///
-/// All methods are scoped to a session; on Redis every key of a session shares
-/// one hash tag so that atomic scripts work on a cluster.
+/// All methods but the session listing are scoped to one session; on Redis
+/// every key of a session shares one hash tag so that atomic scripts work on
+/// a cluster. A session is *live* at `now_ms` while `last_access_ms + ttl_ms >
+/// now_ms`; an expired session behaves exactly like a missing one.
 #[async_trait]
 pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Short name for messages ("memory", "sqlite", "redis").
@@ -141,16 +175,21 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Creates a session.
     ///
     /// # Behavior
-    /// Returns `false` and changes nothing when a live session with this id
-    /// exists. An expired one is replaced.
+    /// - Returns `true` and stores `meta` when no live session has this id.
+    /// - Returns `false` and changes nothing when a live session with this id
+    ///   exists.
+    /// - An expired session with this id is replaced: none of its tables, logs
+    ///   or blobs are visible in the new one.
     async fn create_session(&self, meta: &SessionMeta) -> Result<bool>;
 
-    /// Opens a session: refreshes its idle expiry to `now_ms` and returns its
-    /// metadata, plus the record of `table` when one is named and exists.
+    /// Opens a session and, when `table` is named, reads that table's record.
     ///
     /// # Behavior
-    /// Returns `None` for a missing or expired session (the two are the same
-    /// to callers).
+    /// - Returns `None` for a missing or expired session.
+    /// - Refreshes `last_access_ms` to `now_ms` at least when
+    ///   [`SessionMeta::refresh_due`]; the returned metadata shows the
+    ///   refreshed time when it did.
+    /// - The record is `None` when the table does not exist.
     async fn open(
         &self,
         session: &str,
@@ -158,64 +197,115 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         now_ms: i64,
     ) -> Result<Option<(SessionMeta, Option<TableRecord>)>>;
 
-    /// Live sessions.
-    async fn list_sessions(&self, now_ms: i64) -> Result<Vec<SessionMeta>>;
+    /// Live sessions of one namespace, at most `limit` of them (in no
+    /// particular order).
+    ///
+    /// # Behavior
+    /// - A session id's namespace is the part before its first '.'
+    ///   ([`namespace_of`]); ids without a '.' are in the namespace "".
+    /// - Expired sessions are never listed.
+    async fn list_sessions(
+        &self,
+        namespace: &str,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<SessionMeta>>;
 
     /// Deletes a session with all its tables, logs and blobs.
     ///
     /// # Behavior
-    /// Returns whether it existed; deleting a missing session succeeds.
-    async fn delete_session(&self, session: &str) -> Result<bool>;
+    /// - Returns whether a live session existed.
+    /// - Deleting a missing session succeeds and returns `false`.
+    /// - A session created again under the same id afterwards starts empty,
+    ///   and nothing the deletion does later can remove its data.
+    async fn delete_session(&self, session: &str, now_ms: i64) -> Result<bool>;
 
     /// Removes sessions whose expiry passed and returns their ids.
     ///
     /// # Behavior
-    /// Backends with `native_ttl` may return an empty list.
+    /// - Live sessions are untouched.
+    /// - Backends that expire sessions by themselves (Redis) return an empty
+    ///   list.
     async fn purge_expired(&self, now_ms: i64) -> Result<Vec<String>>;
 
     /// All table records of a session (no expiry refresh).
-    async fn list_tables(&self, session: &str) -> Result<Vec<TableRecord>>;
-
-    /// Atomically checks every change's expected revision and, only if all
-    /// match, applies them all and appends `log`.
     ///
     /// # Behavior
-    /// Also refreshes the session's expiry. On any mismatch nothing is
-    /// written and the first mismatching table is reported.
+    /// - Returns `None` for a missing or expired session.
+    async fn list_tables(&self, session: &str, now_ms: i64) -> Result<Option<Vec<TableRecord>>>;
+
+    /// Atomically checks every change's expected revision and, only if all
+    /// match, applies them all, appends the log records (trimming each log to
+    /// its `keep`) and deletes the dropped logs.
+    ///
+    /// # Behavior
+    /// - On a revision mismatch nothing is written and the first mismatching
+    ///   table is reported with its current revision.
+    /// - A missing or expired session gives [`CasOutcome::SessionGone`] and
+    ///   writes nothing.
+    /// - An applied change refreshes the session's expiry to `now_ms`.
     async fn cas_tables(
         &self,
         session: &str,
-        changes: &[TableChange],
-        log: &[LogAppend],
+        request: &CasRequest,
         now_ms: i64,
     ) -> Result<CasOutcome>;
 
-    /// Every log record of one table, oldest first.
-    async fn read_log(&self, session: &str, table_uid: &str) -> Result<Vec<Bytes>>;
+    /// The newest `limit` log records of one table, oldest first.
+    ///
+    /// # Behavior
+    /// - A table without records, or a missing session, gives an empty list.
+    async fn read_log(
+        &self,
+        session: &str,
+        table_uid: &str,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<Bytes>>;
 
     /// Stores blobs under their ids with `touched = now_ms`.
     ///
     /// # Behavior
-    /// Idempotent: ids are content addresses (or unique), so a blob stored
-    /// twice is the same blob. A blob is durable when this returns.
+    /// - Idempotent: ids are content addresses (or unique), so a blob stored
+    ///   twice is the same blob; storing it again refreshes its touch time.
+    /// - A blob is durable when this returns.
+    /// - A missing or expired session is an error
+    ///   ([`crate::StoreError::SessionNotFound`]) and stores nothing.
     async fn put_blobs(&self, session: &str, blobs: Vec<(String, Blob)>, now_ms: i64)
     -> Result<()>;
 
     /// Marks blobs as used now, so garbage collection keeps them for at least
-    /// one grace period. Returns, per id, whether the blob exists.
+    /// one grace period.
+    ///
+    /// # Behavior
+    /// - Returns, per id in order, whether the blob exists.
+    /// - In a missing session every id reports `false`.
     async fn touch_blobs(&self, session: &str, ids: &[String], now_ms: i64) -> Result<Vec<bool>>;
 
-    /// Reads blobs; `None` for an id that is not stored.
-    async fn get_blobs(&self, session: &str, ids: &[String]) -> Result<Vec<Option<Blob>>>;
+    /// Reads blobs.
+    ///
+    /// # Behavior
+    /// - Returns one entry per id, in order: `None` for an id not stored.
+    /// - In a missing session every entry is `None`.
+    async fn get_blobs(
+        &self,
+        session: &str,
+        ids: &[String],
+        now_ms: i64,
+    ) -> Result<Vec<Option<Blob>>>;
 
     /// Every blob of a session with its size and last touch.
-    async fn list_blobs(&self, session: &str) -> Result<Vec<BlobInfo>>;
+    ///
+    /// # Behavior
+    /// - A missing session has none.
+    async fn list_blobs(&self, session: &str, now_ms: i64) -> Result<Vec<BlobInfo>>;
 
     /// Deletes those of `ids` whose last touch is before `untouched_before_ms`,
     /// checked atomically against concurrent touches. Returns bytes freed.
     ///
     /// # Behavior
-    /// Missing ids are skipped.
+    /// - A blob touched at or after `untouched_before_ms` is kept.
+    /// - Missing ids, and a missing session, are skipped.
     async fn delete_blobs(
         &self,
         session: &str,

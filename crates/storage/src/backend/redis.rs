@@ -9,15 +9,19 @@
 //! | `dfmcp:{s}:meta` | hash | created, last access, ttl (its existence is the session's) |
 //! | `dfmcp:{s}:revs` | hash | table name → revision |
 //! | `dfmcp:{s}:tables` | hash | table name → state document |
-//! | `dfmcp:{s}:log` | list | `<table uid>\t<log record>` |
+//! | `dfmcp:{s}:logs` | set | uids of the tables that have a log |
+//! | `dfmcp:{s}:log:<uid>` | list | one table's log records, trimmed to the newest |
 //! | `dfmcp:{s}:blobs` | hash | blob id → bytes |
 //! | `dfmcp:{s}:btime` | hash | blob id → last touch (ms) |
-//! | `dfmcp:sessions` | set | session ids (an index; entries of expired sessions are pruned when listed) |
+//! | `dfmcp:ns:<namespace>:sessions` | set | session ids of a namespace (an index; entries of expired sessions are pruned when listed) |
 //!
 //! Every key of a session expires after the session's idle TTL and every access
 //! refreshes all of them, so Redis itself expires idle sessions. The server must
 //! run with `maxmemory-policy noeviction`: an evicted key would corrupt a session.
+//! Scripts reach a table's log key through the session's hash tag, so it is
+//! always in the slot of the keys they are given.
 
+use std::path::PathBuf;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -25,13 +29,17 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{RedisError, Script, Value};
+use redis::{RedisError, Script, TlsCertificates, Value};
 
 use super::{
-    Backend, Blob, BlobInfo, Capabilities, CasOutcome, LogAppend, SessionMeta, TableChange,
-    TableRecord,
+    Backend, Blob, BlobInfo, Capabilities, CasOutcome, CasRequest, SessionMeta, TableRecord,
+    namespace_of,
 };
 use crate::error::{Result, StoreError};
+
+/// The default bound of one request or reply: hosted Redis (Upstash)
+/// refuses requests over 10 MB.
+pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 8 << 20;
 
 /// How to reach Redis.
 #[derive(Debug, Clone)]
@@ -47,6 +55,11 @@ pub struct RedisConfig {
     /// client's 500 ms default.
     pub response_timeout: Duration,
     pub connection_timeout: Duration,
+    /// Largest request or reply, in bytes (default 8 MiB).
+    pub max_request_bytes: u64,
+    /// A PEM file of the certificate authority that signed the server's TLS
+    /// certificate, for `rediss://` servers with a private CA.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl RedisConfig {
@@ -57,7 +70,25 @@ impl RedisConfig {
             prefix: "dfmcp:".into(),
             response_timeout: Duration::from_secs(30),
             connection_timeout: Duration::from_secs(5),
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            ca_cert: None,
         }
+    }
+
+    fn certificates(&self) -> Result<Option<TlsCertificates>> {
+        let Some(path) = &self.ca_cert else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(path).map_err(|e| {
+            StoreError::io(
+                format!("reading the Redis CA certificate {}", path.display()),
+                e,
+            )
+        })?;
+        Ok(Some(TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        }))
     }
 }
 
@@ -67,6 +98,7 @@ impl RedisConfig {
 pub struct RedisBackend<C> {
     conn: C,
     prefix: String,
+    max_request_bytes: u64,
     /// The URL with any password masked, for messages.
     shown_url: String,
     secret: Option<String>,
@@ -87,12 +119,20 @@ impl RedisBackend<ConnectionManager> {
     pub fn single(config: &RedisConfig) -> Result<Self> {
         install_crypto_provider();
         let shown = redact_url(&config.url);
-        let client = redis::Client::open(config.url.as_str()).map_err(|e| StoreError::Backend {
-            backend: "redis",
-            message: format!(
-                "invalid REDIS_URL {shown}: {}",
-                scrub(&e.to_string(), password(&config.url))
-            ),
+        let secret = password(&config.url);
+        let client = match config.certificates()? {
+            Some(certs) => redis::Client::build_with_tls(config.url.as_str(), certs),
+            None => redis::Client::open(config.url.as_str()),
+        }
+        .map_err(|e| {
+            StoreError::backend(
+                "redis",
+                format!(
+                    "invalid Redis URL {shown}: {}",
+                    scrub(&e.to_string(), secret)
+                ),
+                None,
+            )
         })?;
         let manager_config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(config.response_timeout))
@@ -101,12 +141,13 @@ impl RedisBackend<ConnectionManager> {
             .set_max_delay(Duration::from_secs(2));
         let conn = client
             .get_connection_manager_lazy(manager_config)
-            .map_err(|e| map_err(e, &shown, password(&config.url)))?;
+            .map_err(|e| map_err(e, &shown, secret))?;
         Ok(RedisBackend {
             conn,
             prefix: config.prefix.clone(),
+            max_request_bytes: config.max_request_bytes,
             shown_url: shown,
-            secret: password(&config.url).map(str::to_string),
+            secret: secret.map(str::to_string),
         })
     }
 }
@@ -127,9 +168,13 @@ impl RedisBackend<ClusterConnection> {
             .collect::<Vec<_>>()
             .join(",");
         let secret = urls.iter().find_map(|u| password(u)).map(str::to_string);
-        let client = redis::cluster::ClusterClientBuilder::new(urls)
+        let mut builder = redis::cluster::ClusterClientBuilder::new(urls)
             .connection_timeout(config.connection_timeout)
-            .response_timeout(config.response_timeout)
+            .response_timeout(config.response_timeout);
+        if let Some(certs) = config.certificates()? {
+            builder = builder.certs(certs);
+        }
+        let client = builder
             .build()
             .map_err(|e| map_err(e, &shown, secret.as_deref()))?;
         let conn = client
@@ -139,6 +184,7 @@ impl RedisBackend<ClusterConnection> {
         Ok(RedisBackend {
             conn,
             prefix: config.prefix.clone(),
+            max_request_bytes: config.max_request_bytes,
             shown_url: shown,
             secret,
         })
@@ -175,6 +221,8 @@ fn scrub(message: &str, secret: Option<&str>) -> String {
     }
 }
 
+/// An error that keeps the scrubbed message only: Redis' own error can quote
+/// the URL, password included, so it is not kept as a source.
 fn map_err(e: RedisError, shown_url: &str, secret: Option<&str>) -> StoreError {
     let message = scrub(&e.to_string(), secret);
     let down = e.is_io_error()
@@ -187,31 +235,27 @@ fn map_err(e: RedisError, shown_url: &str, secret: Option<&str>) -> StoreError {
         || message.contains("LOADING")
         || message.contains("TRYAGAIN");
     if down {
-        return StoreError::Unavailable {
-            backend: "redis",
-            message: format!("{shown_url}: {message}"),
-        };
+        return StoreError::unavailable("redis", format!("{shown_url}: {message}"), None);
     }
     let hint = if message.contains("OOM") {
         " (Redis is out of memory: raise maxmemory; keep maxmemory-policy noeviction)"
     } else if message.contains("NOAUTH") || message.contains("WRONGPASS") {
-        " (check the credentials in REDIS_URL)"
+        " (check the credentials in the Redis URL)"
     } else {
         ""
     };
-    StoreError::Backend {
-        backend: "redis",
-        message: format!("{message}{hint}"),
-    }
+    StoreError::backend("redis", format!("{message}{hint}"), None)
 }
 
 struct Keys {
     meta: String,
     revs: String,
     tables: String,
-    log: String,
+    logs: String,
     blobs: String,
     btime: String,
+    /// `<prefix>{<session>}:log:`, to which a table uid is appended.
+    log_base: String,
 }
 
 impl Keys {
@@ -220,18 +264,41 @@ impl Keys {
             &self.meta,
             &self.revs,
             &self.tables,
-            &self.log,
+            &self.logs,
             &self.blobs,
             &self.btime,
         ]
     }
 }
 
+/// Lua shared by the scripts below: refresh every key of a session (KEYS[1..6]
+/// and the per-table log lists named in KEYS[4]) to the session's TTL.
+const REFRESH: &str = r#"
+local function refresh(log_base)
+  local ttl = redis.call('HGET', KEYS[1], 'ttl')
+  for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  for _, uid in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+    redis.call('PEXPIRE', log_base .. uid, ttl)
+  end
+end
+local function drop_all(log_base)
+  for _, uid in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+    redis.call('UNLINK', log_base .. uid)
+  end
+  redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+end
+"#;
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{REFRESH}{body}"))
+}
+
+// ARGV: created, last, ttl, log base
 static CREATE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r#"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+drop_all(ARGV[4])
 redis.call('HSET', KEYS[1], 'created', ARGV[1], 'last', ARGV[2], 'ttl', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
@@ -239,13 +306,13 @@ return 1
     )
 });
 
+// ARGV: now, table name or '', log base
 static OPEN: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 redis.call('HSET', KEYS[1], 'last', ARGV[1])
-local ttl = redis.call('HGET', KEYS[1], 'ttl')
-for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ttl) end
+refresh(ARGV[3])
 local meta = redis.call('HMGET', KEYS[1], 'created', 'last', 'ttl')
 if ARGV[2] == '' then return {meta, false, false} end
 local rev = redis.call('HGET', KEYS[2], ARGV[2])
@@ -255,12 +322,27 @@ return {meta, rev, redis.call('HGET', KEYS[3], ARGV[2])}
     )
 });
 
+// ARGV: log base
+static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local existed = redis.call('EXISTS', KEYS[1])
+drop_all(ARGV[1])
+return existed
+"#,
+    )
+});
+
+// ARGV: now, log base, n changes, then per change: name, expected rev or '',
+// new rev or '' (delete), doc; then m log appends: uid, keep, record; then
+// d dropped log uids.
 static CAS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '', ''} end
-local n = tonumber(ARGV[2])
-local i = 3
+local base = ARGV[2]
+local n = tonumber(ARGV[3])
+local i = 4
 for c = 1, n do
   local cur = redis.call('HGET', KEYS[2], ARGV[i])
   if ARGV[i + 1] == '' then
@@ -270,7 +352,7 @@ for c = 1, n do
   end
   i = i + 4
 end
-i = 3
+i = 4
 for c = 1, n do
   if ARGV[i + 2] == '' then
     redis.call('HDEL', KEYS[2], ARGV[i])
@@ -282,10 +364,23 @@ for c = 1, n do
   i = i + 4
 end
 local m = tonumber(ARGV[i])
-for j = 1, m do redis.call('RPUSH', KEYS[4], ARGV[i + j]) end
+i = i + 1
+for j = 1, m do
+  local key = base .. ARGV[i]
+  redis.call('RPUSH', key, ARGV[i + 2])
+  redis.call('LTRIM', key, -tonumber(ARGV[i + 1]), -1)
+  redis.call('SADD', KEYS[4], ARGV[i])
+  i = i + 3
+end
+local d = tonumber(ARGV[i])
+i = i + 1
+for j = 1, d do
+  redis.call('UNLINK', base .. ARGV[i])
+  redis.call('SREM', KEYS[4], ARGV[i])
+  i = i + 1
+end
 redis.call('HSET', KEYS[1], 'last', ARGV[1])
-local ttl = redis.call('HGET', KEYS[1], 'ttl')
-for k = 1, #KEYS do redis.call('PEXPIRE', KEYS[k], ttl) end
+refresh(base)
 return {1, '', ''}
 "#,
     )
@@ -294,8 +389,18 @@ return {1, '', ''}
 static LIST_TABLES: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {{}, {}} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 return {redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+"#,
+    )
+});
+
+// ARGV: log key suffix (uid), limit
+static READ_LOG: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+return redis.call('LRANGE', KEYS[2], -tonumber(ARGV[1]), -1)
 "#,
     )
 });
@@ -320,9 +425,11 @@ static TOUCH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local out = {}
+local live = redis.call('EXISTS', KEYS[1]) == 1
 for i = 2, #ARGV do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 then
-    redis.call('HSET', KEYS[2], ARGV[i], ARGV[1])
+  if live and redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then
+    local t = tonumber(redis.call('HGET', KEYS[3], ARGV[i]) or '0')
+    if t < tonumber(ARGV[1]) then redis.call('HSET', KEYS[3], ARGV[i], ARGV[1]) end
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
@@ -333,15 +440,25 @@ return out
     )
 });
 
+static GET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+return redis.call('HMGET', KEYS[2], unpack(ARGV))
+"#,
+    )
+});
+
 static LIST_BLOBS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local t = redis.call('HGETALL', KEYS[2])
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local t = redis.call('HGETALL', KEYS[3])
 local out = {}
 for i = 1, #t, 2 do
   out[#out + 1] = t[i]
   out[#out + 1] = t[i + 1]
-  out[#out + 1] = redis.call('HSTRLEN', KEYS[1], t[i])
+  out[#out + 1] = redis.call('HSTRLEN', KEYS[2], t[i])
 end
 return out
 "#,
@@ -355,7 +472,7 @@ local freed = 0
 local cutoff = tonumber(ARGV[1])
 for i = 2, #ARGV do
   local t = redis.call('HGET', KEYS[2], ARGV[i])
-  if (not t) or tonumber(t) < cutoff then
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 and ((not t) or tonumber(t) < cutoff) then
     freed = freed + redis.call('HSTRLEN', KEYS[1], ARGV[i])
     redis.call('HDEL', KEYS[1], ARGV[i])
     redis.call('HDEL', KEYS[2], ARGV[i])
@@ -365,9 +482,6 @@ return freed
 "#,
     )
 });
-
-/// Ids per HMGET: parts are at most ~8 MiB, so one reply stays bounded.
-const GET_BATCH: usize = 8;
 
 impl<C> RedisBackend<C>
 where
@@ -379,14 +493,15 @@ where
             meta: format!("{base}:meta"),
             revs: format!("{base}:revs"),
             tables: format!("{base}:tables"),
-            log: format!("{base}:log"),
+            logs: format!("{base}:logs"),
             blobs: format!("{base}:blobs"),
             btime: format!("{base}:btime"),
+            log_base: format!("{base}:log:"),
         }
     }
 
-    fn index_key(&self) -> String {
-        format!("{}sessions", self.prefix)
+    fn index_key(&self, namespace: &str) -> String {
+        format!("{}ns:{namespace}:sessions", self.prefix)
     }
 
     fn err(&self, e: RedisError) -> StoreError {
@@ -397,6 +512,19 @@ where
         cmd.query_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.err(e))
+    }
+
+    async fn session_meta(&self, id: &str) -> Result<Option<SessionMeta>> {
+        let fields: Vec<Option<String>> = self
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.keys(id).meta)
+                    .arg("created")
+                    .arg("last")
+                    .arg("ttl"),
+            )
+            .await?;
+        Ok(meta_from(id, &fields))
     }
 }
 
@@ -441,8 +569,7 @@ where
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             native_frames: false,
-            shared: true,
-            native_ttl: true,
+            max_request_bytes: Some(self.max_request_bytes),
         }
     }
 
@@ -453,12 +580,17 @@ where
             .arg(meta.created_ms)
             .arg(meta.last_access_ms)
             .arg(meta.ttl_ms)
+            .arg(&keys.log_base)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.err(e))?;
         if created == 1 {
-            self.query::<()>(redis::cmd("SADD").arg(self.index_key()).arg(&meta.id))
-                .await?;
+            self.query::<()>(
+                redis::cmd("SADD")
+                    .arg(self.index_key(namespace_of(&meta.id)))
+                    .arg(&meta.id),
+            )
+            .await?;
         }
         Ok(created == 1)
     }
@@ -475,6 +607,7 @@ where
             .key(&keys.all()[..])
             .arg(now_ms)
             .arg(table.unwrap_or(""))
+            .arg(&keys.log_base)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.err(e))?;
@@ -495,41 +628,66 @@ where
         Ok(Some((meta, record)))
     }
 
-    async fn list_sessions(&self, now_ms: i64) -> Result<Vec<SessionMeta>> {
-        let ids: Vec<String> = self
-            .query(redis::cmd("SMEMBERS").arg(self.index_key()))
-            .await?;
+    async fn list_sessions(
+        &self,
+        namespace: &str,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Vec<SessionMeta>> {
+        let index = self.index_key(namespace);
         let mut live = Vec::new();
         let mut dead = Vec::new();
-        for id in ids {
-            let fields: Vec<Option<String>> = self
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, ids): (u64, Vec<String>) = self
                 .query(
-                    redis::cmd("HMGET")
-                        .arg(self.keys(&id).meta)
-                        .arg("created")
-                        .arg("last")
-                        .arg("ttl"),
+                    redis::cmd("SSCAN")
+                        .arg(&index)
+                        .arg(cursor)
+                        .arg("COUNT")
+                        .arg(500),
                 )
                 .await?;
-            match meta_from(&id, &fields) {
-                Some(meta) if !meta.is_expired(now_ms) => live.push(meta),
-                _ => dead.push(id),
+            // One round trip for the page: the connection pipelines them.
+            let metas = futures::future::join_all(ids.iter().map(|id| self.session_meta(id))).await;
+            for (id, meta) in ids.into_iter().zip(metas) {
+                match meta? {
+                    Some(meta) if !meta.is_expired(now_ms) => {
+                        if live.len() < limit {
+                            live.push(meta);
+                        }
+                    }
+                    _ => dead.push(id),
+                }
+            }
+            cursor = next;
+            if cursor == 0 || live.len() >= limit {
+                break;
             }
         }
         if !dead.is_empty() {
-            self.query::<()>(redis::cmd("SREM").arg(self.index_key()).arg(&dead))
+            self.query::<()>(redis::cmd("SREM").arg(&index).arg(&dead))
                 .await?;
         }
         Ok(live)
     }
 
-    async fn delete_session(&self, session: &str) -> Result<bool> {
+    async fn delete_session(&self, session: &str, now_ms: i64) -> Result<bool> {
+        let _ = now_ms; // Redis expires sessions itself: an existing key is live.
         let keys = self.keys(session);
-        let deleted: i64 = self.query(redis::cmd("DEL").arg(&keys.all()[..])).await?;
-        self.query::<()>(redis::cmd("SREM").arg(self.index_key()).arg(session))
-            .await?;
-        // The meta key is what makes a session exist.
-        Ok(deleted > 0)
+        let existed: i64 = DELETE
+            .key(&keys.all()[..])
+            .arg(&keys.log_base)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.err(e))?;
+        self.query::<()>(
+            redis::cmd("SREM")
+                .arg(self.index_key(namespace_of(session)))
+                .arg(session),
+        )
+        .await?;
+        Ok(existed == 1)
     }
 
     async fn purge_expired(&self, _now_ms: i64) -> Result<Vec<String>> {
@@ -537,15 +695,18 @@ where
         Ok(Vec::new())
     }
 
-    async fn list_tables(&self, session: &str) -> Result<Vec<TableRecord>> {
+    async fn list_tables(&self, session: &str, _now_ms: i64) -> Result<Option<Vec<TableRecord>>> {
         let keys = self.keys(session);
-        let (revs, docs): (Value, Value) = LIST_TABLES
+        let reply: Option<(Value, Value)> = LIST_TABLES
             .key(&keys.meta)
             .key(&keys.revs)
             .key(&keys.tables)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.err(e))?;
+        let Some((revs, docs)) = reply else {
+            return Ok(None);
+        };
         let docs: std::collections::HashMap<Vec<u8>, Vec<u8>> = pairs(docs).into_iter().collect();
         let mut out = Vec::new();
         for (name, rev) in pairs(revs) {
@@ -558,20 +719,22 @@ where
                 });
             }
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     async fn cas_tables(
         &self,
         session: &str,
-        changes: &[TableChange],
-        log: &[LogAppend],
+        request: &CasRequest,
         now_ms: i64,
     ) -> Result<CasOutcome> {
         let keys = self.keys(session);
         let mut inv = CAS.prepare_invoke();
-        inv.key(&keys.all()[..]).arg(now_ms).arg(changes.len());
-        for change in changes {
+        inv.key(&keys.all()[..])
+            .arg(now_ms)
+            .arg(&keys.log_base)
+            .arg(request.changes.len());
+        for change in &request.changes {
             inv.arg(&change.name).arg(
                 change
                     .expected_rev
@@ -583,13 +746,15 @@ where
                 None => inv.arg("").arg(""),
             };
         }
-        inv.arg(log.len());
-        for entry in log {
-            let mut line = Vec::with_capacity(entry.table_uid.len() + 1 + entry.record.len());
-            line.extend_from_slice(entry.table_uid.as_bytes());
-            line.push(b'\t');
-            line.extend_from_slice(&entry.record);
-            inv.arg(line);
+        inv.arg(request.log.len());
+        for entry in &request.log {
+            inv.arg(&entry.table_uid)
+                .arg(entry.keep.max(1))
+                .arg(entry.record.as_ref());
+        }
+        inv.arg(request.drop_logs.len());
+        for uid in &request.drop_logs {
+            inv.arg(uid);
         }
         let (code, name, current): (i64, String, String) = inv
             .invoke_async(&mut self.conn.clone())
@@ -605,23 +770,25 @@ where
         })
     }
 
-    async fn read_log(&self, session: &str, table_uid: &str) -> Result<Vec<Bytes>> {
-        let lines: Vec<Vec<u8>> = self
-            .query(
-                redis::cmd("LRANGE")
-                    .arg(self.keys(session).log)
-                    .arg(0)
-                    .arg(-1),
-            )
-            .await?;
-        let prefix = format!("{table_uid}\t");
-        Ok(lines
-            .into_iter()
-            .filter_map(|line| {
-                line.strip_prefix(prefix.as_bytes())
-                    .map(Bytes::copy_from_slice)
-            })
-            .collect())
+    async fn read_log(
+        &self,
+        session: &str,
+        table_uid: &str,
+        limit: usize,
+        _now_ms: i64,
+    ) -> Result<Vec<Bytes>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let keys = self.keys(session);
+        let lines: Vec<Vec<u8>> = READ_LOG
+            .key(&keys.meta)
+            .key(format!("{}{table_uid}", keys.log_base))
+            .arg(limit)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(lines.into_iter().map(Bytes::from).collect())
     }
 
     async fn put_blobs(
@@ -665,6 +832,7 @@ where
         let mut out = Vec::with_capacity(ids.len());
         for batch in ids.chunks(4096) {
             let flags: Vec<i64> = TOUCH
+                .key(&keys.meta)
                 .key(&keys.blobs)
                 .key(&keys.btime)
                 .arg(now_ms)
@@ -677,12 +845,32 @@ where
         Ok(out)
     }
 
-    async fn get_blobs(&self, session: &str, ids: &[String]) -> Result<Vec<Option<Blob>>> {
-        let key = self.keys(session).blobs;
+    async fn get_blobs(
+        &self,
+        session: &str,
+        ids: &[String],
+        _now_ms: i64,
+    ) -> Result<Vec<Option<Blob>>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The store batches ids so that one reply stays under the request
+        // limit; here they go in one script call.
+        let keys = self.keys(session);
         let mut out = Vec::with_capacity(ids.len());
-        for batch in ids.chunks(GET_BATCH) {
-            let values: Vec<Option<Vec<u8>>> =
-                self.query(redis::cmd("HMGET").arg(&key).arg(batch)).await?;
+        // Lua's unpack() takes at most ~8000 values.
+        for batch in ids.chunks(1000) {
+            let values: Vec<Option<Vec<u8>>> = GET
+                .key(&keys.meta)
+                .key(&keys.blobs)
+                .arg(batch)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(|e| self.err(e))?;
+            if values.is_empty() {
+                // The session is gone.
+                return Ok(vec![None; ids.len()]);
+            }
             out.extend(
                 values
                     .into_iter()
@@ -692,9 +880,10 @@ where
         Ok(out)
     }
 
-    async fn list_blobs(&self, session: &str) -> Result<Vec<BlobInfo>> {
+    async fn list_blobs(&self, session: &str, _now_ms: i64) -> Result<Vec<BlobInfo>> {
         let keys = self.keys(session);
         let flat: Vec<Value> = LIST_BLOBS
+            .key(&keys.meta)
             .key(&keys.blobs)
             .key(&keys.btime)
             .invoke_async(&mut self.conn.clone())
