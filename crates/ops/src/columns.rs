@@ -42,6 +42,46 @@ pub fn visible(df: &DataFrame) -> DataFrame {
     DataFrame::new(df.height(), keep).unwrap_or_else(|_| df.clone())
 }
 
+/// Renames columns whose names are reserved for bookkeeping (they start with
+/// [`MARK_PREFIX`]) so that user data never passes for it: the name loses one
+/// leading underscore per round until it is free. Returns the frame and the
+/// renames made.
+pub fn quarantine(df: DataFrame) -> (DataFrame, Vec<(String, String)>) {
+    if !df.get_column_names().iter().any(|n| is_hidden(n)) {
+        return (df, Vec::new());
+    }
+    let mut taken: std::collections::HashSet<String> = df
+        .get_column_names()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    let mut renames = Vec::new();
+    let columns: Vec<Column> = df
+        .columns()
+        .iter()
+        .map(|c| {
+            let name = c.name().to_string();
+            if !is_hidden(&name) {
+                return c.clone();
+            }
+            let mut new = name.clone();
+            while is_hidden(&new) || taken.contains(&new) {
+                new = match new.strip_prefix('_') {
+                    Some(rest) if !rest.is_empty() => rest.to_string(),
+                    _ => format!("{new}_"),
+                };
+            }
+            taken.insert(new.clone());
+            renames.push((name, new.clone()));
+            c.clone().with_name(new.into())
+        })
+        .collect();
+    match DataFrame::new(df.height(), columns) {
+        Ok(out) => (out, renames),
+        Err(_) => (df, Vec::new()),
+    }
+}
+
 /// The intentional-missing mask of a column, if it has one.
 pub fn marks_of(df: &DataFrame, column: &str) -> Option<BooleanChunked> {
     df.column(&mark_column(column))
@@ -114,6 +154,25 @@ pub fn explain_polars(df: &DataFrame, err: PolarsError) -> OpsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a file column named like a hidden mark vanished from the
+    /// schema.
+    #[test]
+    fn reserved_names_are_renamed() {
+        let name = format!("{MARK_PREFIX}id");
+        let df = DataFrame::new(
+            1,
+            vec![
+                Column::new(name.as_str().into(), [1]),
+                Column::new("x".into(), [2]),
+            ],
+        )
+        .unwrap();
+        let (out, renames) = quarantine(df);
+        assert_eq!(renames.len(), 1);
+        assert!(!is_hidden(&renames[0].1));
+        assert_eq!(visible_names(&out).len(), 2);
+    }
 
     #[test]
     fn suggestions() {

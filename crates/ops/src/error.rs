@@ -33,8 +33,24 @@ pub enum OpsError {
     #[error("{0}")]
     CastFailed(String),
 
+    /// A request that would need more than a configured bound (SQL too
+    /// long or too deep, a result too large): refused before the work starts.
+    #[error("{message}")]
+    LimitExceeded { limit: Limit, message: String },
+
     #[error("{0}")]
     Polars(#[from] PolarsError),
+}
+
+/// Which bound a request hit (see [`crate::sql::QueryLimits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Limit {
+    SqlBytes,
+    SqlOperators,
+    SqlSetOperations,
+    QueryRows,
+    QueryBytes,
 }
 
 fn suggest(suggestions: &[String], available: &[String]) -> String {

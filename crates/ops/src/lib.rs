@@ -30,7 +30,7 @@ pub mod sql;
 pub mod transform;
 pub mod values;
 
-pub use error::{OpsError, Result};
+pub use error::{Limit, OpsError, Result};
 pub use missing::{FillStrategy, How};
 pub use operation::{Applied, Meta, Operation};
 pub use transform::{Keep, SortKey};

@@ -83,6 +83,10 @@ pub struct Applied {
     pub summary: String,
     /// Structured details for the caller (per-column reports…).
     pub details: Value,
+    /// False when the operation found nothing to do: then `df` and `meta`
+    /// are the inputs themselves (the same arrays), so a store sees no new
+    /// version.
+    pub changed: bool,
 }
 
 const REASONS: &str = "intentional_missing_reasons";
@@ -116,8 +120,9 @@ impl Operation {
     /// are not changed.
     pub fn apply(&self, df: &DataFrame, meta: &Meta) -> Result<Applied> {
         let rows = df.height();
+        let original = meta;
         let mut meta = meta.clone();
-        let (out, summary, details) = match self {
+        let (out, summary, details, noop) = match self {
             Operation::FillMissing {
                 columns,
                 strategy,
@@ -153,6 +158,7 @@ impl Operation {
                     filled.df,
                     summary,
                     json!({ "filled_total": total, "columns": filled.reports, "skipped": skipped }),
+                    total == 0,
                 )
             }
             Operation::DropMissing { how, subset } => {
@@ -169,6 +175,7 @@ impl Operation {
                     out,
                     format!("Dropped {dropped} row{} {rule}{scope}", plural(dropped)),
                     json!({ "rows_dropped": dropped }),
+                    dropped == 0,
                 )
             }
             Operation::DropDuplicates { subset, keep } => {
@@ -181,6 +188,7 @@ impl Operation {
                     out,
                     format!("Removed {removed} duplicate row{}{scope}", plural(removed)),
                     json!({ "rows_removed": removed }),
+                    removed == 0,
                 )
             }
             Operation::MarkIntentionalMissing {
@@ -219,7 +227,7 @@ impl Operation {
                         .map(|c| format!(" where {c}"))
                         .unwrap_or_default()
                 );
-                (out, summary, json!({ "columns": reports }))
+                (out, summary, json!({ "columns": reports }), changed == 0)
             }
             Operation::RenameColumns { mapping } => {
                 let out = rename_columns(df, mapping)?;
@@ -236,6 +244,7 @@ impl Operation {
                     out,
                     format!("Renamed {}", pairs.join(", ")),
                     json!({ "renamed": mapping }),
+                    mapping.iter().all(|(a, b)| a == b),
                 )
             }
             Operation::DropColumns { columns } => {
@@ -253,6 +262,7 @@ impl Operation {
                         columns.join(", ")
                     ),
                     json!({ "dropped": columns }),
+                    false,
                 )
             }
             Operation::CastColumns {
@@ -276,10 +286,12 @@ impl Operation {
                         format!("{} from {} to {}{failed}", r.column, r.from, r.to)
                     })
                     .collect();
+                let same_types = reports.iter().all(|r| r.from == r.to);
                 (
                     out,
                     format!("Cast {}", parts.join("; ")),
                     json!({ "columns": reports }),
+                    same_types,
                 )
             }
             Operation::FilterRows { condition } => {
@@ -291,6 +303,7 @@ impl Operation {
                         out.height()
                     ),
                     json!({ "rows_kept": out.height(), "rows_removed": removed }),
+                    removed == 0,
                 )
             }
             Operation::SortRows { by, nulls_first } => {
@@ -305,18 +318,22 @@ impl Operation {
                         )
                     })
                     .collect();
+                let already = out.equals_missing(df);
                 (
                     out,
                     format!("Sorted rows by {}", keys.join(", ")),
                     json!({}),
+                    already,
                 )
             }
         };
+        let unchanged = noop && &meta == original;
         Ok(Applied {
-            df: out,
-            meta,
+            df: if unchanged { df.clone() } else { out },
+            meta: if unchanged { original.clone() } else { meta },
             summary,
             details,
+            changed: !unchanged,
         })
     }
 }
@@ -330,6 +347,7 @@ mod tests {
     use polars::prelude::*;
 
     use super::*;
+    use crate::transform::{Keep, SortKey};
 
     #[test]
     fn operations_round_trip_as_json_and_replay() {
@@ -356,6 +374,52 @@ mod tests {
             op.apply(&other, &Meta::new()).unwrap().summary,
             "Filled 1 missing value in Price with mean 1"
         );
+    }
+
+    #[test]
+    fn no_ops_hand_back_the_same_arrays() {
+        let df = df!("Price" => [1.0, 2.0], "b" => [2, 1]).unwrap();
+        let same_arrays = |out: &DataFrame| {
+            out.columns().iter().zip(df.columns()).all(|(a, b)| {
+                a.as_materialized_series().chunks()[0].as_ref() as *const _ as *const ()
+                    == b.as_materialized_series().chunks()[0].as_ref() as *const _ as *const ()
+            })
+        };
+        let noops = [
+            Operation::FillMissing {
+                columns: None,
+                strategy: FillStrategy::Mean,
+                value: None,
+                limit: None,
+            },
+            Operation::FilterRows {
+                condition: "Price > 0".into(),
+            },
+            Operation::DropDuplicates {
+                subset: None,
+                keep: Keep::First,
+            },
+            Operation::SortRows {
+                by: vec![SortKey {
+                    column: "Price".into(),
+                    descending: false,
+                }],
+                nulls_first: false,
+            },
+        ];
+        for op in noops {
+            let applied = op.apply(&df, &Meta::new()).unwrap();
+            assert!(!applied.changed, "{op:?}");
+            assert!(same_arrays(&applied.df), "{op:?}");
+        }
+        let sort = Operation::SortRows {
+            by: vec![SortKey {
+                column: "b".into(),
+                descending: false,
+            }],
+            nulls_first: false,
+        };
+        assert!(sort.apply(&df, &Meta::new()).unwrap().changed);
     }
 
     #[test]

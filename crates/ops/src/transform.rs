@@ -41,22 +41,27 @@ pub fn rename_columns(df: &DataFrame, mapping: &BTreeMap<String, String>) -> Res
             dup[0]
         )));
     }
-    // Two passes through temporary names, so swaps (a→b, b→a) work.
-    let mut out = df.clone();
-    for (i, old) in olds.iter().enumerate() {
-        out.rename(old, format!("__dfmcp_tmp_{i}").into())?;
-        if out.column(&mark_column(old)).is_ok() {
-            out.rename(&mark_column(old), format!("__dfmcp_tmpm_{i}").into())?;
-        }
-    }
-    for (i, old) in olds.iter().enumerate() {
-        let new = &mapping[old];
-        out.rename(&format!("__dfmcp_tmp_{i}"), new.as_str().into())?;
-        if out.column(&format!("__dfmcp_tmpm_{i}")).is_ok() {
-            out.rename(&format!("__dfmcp_tmpm_{i}"), mark_column(new).into())?;
-        }
-    }
-    Ok(out)
+    // Rebuilt in one pass (no temporary names, which could collide with the
+    // table's own columns), so swaps (a→b, b→a) work too.
+    let columns: Vec<Column> = df
+        .columns()
+        .iter()
+        .map(|c| {
+            let name = c.name().as_str();
+            if let Some(new) = mapping.get(name) {
+                return c.clone().with_name(new.as_str().into());
+            }
+            let renamed_mark = olds
+                .iter()
+                .find(|old| mark_column(old) == name)
+                .map(|old| mark_column(&mapping[old]));
+            match renamed_mark {
+                Some(mark) => c.clone().with_name(mark.into()),
+                None => c.clone(),
+            }
+        })
+        .collect();
+    Ok(DataFrame::new(df.height(), columns)?)
 }
 
 /// Drops columns (and their marks). Refuses to drop every column.
@@ -69,7 +74,7 @@ pub fn drop_columns(df: &DataFrame, columns: &[String]) -> Result<DataFrame> {
     let names = resolve(df, columns)?;
     if visible_names(df).iter().all(|n| names.contains(n)) {
         return Err(OpsError::InvalidArgument(
-            "that would drop every column; use drop_table to remove the whole table".into(),
+            "that would drop every column; drop the whole table instead".into(),
         ));
     }
     let mut drop: Vec<String> = names.clone();
@@ -355,6 +360,16 @@ mod tests {
         let mut clash = BTreeMap::new();
         clash.insert("a".to_string(), "b".to_string());
         assert!(rename_columns(&frame(), &clash).is_err());
+    }
+
+    /// Regression: a column named `__dfmcp_tmp_0` made every rename fail.
+    #[test]
+    fn renames_ignore_names_that_look_internal() {
+        let df = df!("__dfmcp_tmp_0" => [1], "a" => [2]).unwrap();
+        let mut m = BTreeMap::new();
+        m.insert("a".to_string(), "b".to_string());
+        let out = rename_columns(&df, &m).unwrap();
+        assert_eq!(visible_names(&out), ["__dfmcp_tmp_0", "b"]);
     }
 
     #[test]

@@ -1,6 +1,14 @@
 //! SQL over the session's tables, and SQL boolean conditions, with guards:
 //! only `SELECT` queries over registered tables run; table functions that read
-//! files (`read_csv`, `read_parquet`, …) and subqueries in conditions are refused.
+//! files (`read_csv`, `read_parquet`, …) and subqueries in conditions are refused;
+//! text that would parse into a tree too deep to walk is refused before
+//! parsing; and a query whose plan would build more than the limits allow is
+//! refused before it runs ([`estimate`]).
+//!
+//! Parsing and planning recurse over the expression tree: call these from a
+//! thread with a large stack (the store's compute pool has one).
+
+pub mod estimate;
 
 use std::ops::ControlFlow;
 
@@ -9,9 +17,76 @@ use polars::sql::{SQLContext, sql_expr};
 use sqlparser::ast::{Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
 
-use crate::columns::{explain_polars, visible};
-use crate::error::{OpsError, Result};
+pub use estimate::{Estimate, QueryLimits};
+
+use crate::columns::{explain_polars, quarantine, visible};
+use crate::error::{Limit, OpsError, Result};
+
+/// Checks the size and shape of SQL text before it is parsed: long operator
+/// chains (`a OR b OR …`) and UNION chains parse into trees as deep as they
+/// are long, and walking (or even dropping) such a tree recursively can
+/// overflow any stack.
+pub fn check_text(sql: &str, limits: &QueryLimits) -> Result<()> {
+    if sql.len() > limits.max_sql_bytes {
+        return Err(OpsError::LimitExceeded {
+            limit: Limit::SqlBytes,
+            message: format!(
+                "the SQL is {} bytes, over the limit of {} bytes; for long lists of values use IN ('a', 'b', …), or split the work into several steps",
+                sql.len(),
+                limits.max_sql_bytes
+            ),
+        });
+    }
+    let tokens = Tokenizer::new(&GenericDialect, sql)
+        .tokenize()
+        .map_err(parse_error)?;
+    let mut operators = 0usize;
+    let mut set_operations = 0usize;
+    for token in &tokens {
+        match token {
+            Token::Word(w) => match w.value.to_ascii_uppercase().as_str() {
+                "AND" | "OR" => operators += 1,
+                "UNION" | "INTERSECT" | "EXCEPT" => set_operations += 1,
+                _ => {}
+            },
+            Token::Eq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq
+            | Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat => operators += 1,
+            _ => {}
+        }
+    }
+    if operators > limits.max_operators {
+        return Err(OpsError::LimitExceeded {
+            limit: Limit::SqlOperators,
+            message: format!(
+                "the SQL has {operators} operators (AND, OR, =, +, || …), over the limit of {}; for many alternatives of one column use IN ('a', 'b', …) instead of a chain of OR",
+                limits.max_operators
+            ),
+        });
+    }
+    if set_operations > limits.max_set_operations {
+        return Err(OpsError::LimitExceeded {
+            limit: Limit::SqlSetOperations,
+            message: format!(
+                "the SQL combines {} SELECTs with UNION/INTERSECT/EXCEPT, over the limit of {}; combine fewer at a time and keep the parts as tables",
+                set_operations + 1,
+                limits.max_set_operations + 1
+            ),
+        });
+    }
+    Ok(())
+}
 
 struct Guard {
     allow_queries: bool,
@@ -27,7 +102,7 @@ impl Visitor for Guard {
                 args: Some(_),
                 ..
             } => ControlFlow::Break(format!(
-                "table functions such as {name}(...) are not allowed: query the session's tables by name (list_tables shows them); to bring in a file, use initialize_data_table"
+                "table functions such as {name}(...) are not allowed: query the session's tables by name; files are loaded as tables first"
             )),
             TableFactor::Table { name, .. }
                 if name.to_string().to_ascii_lowercase().starts_with("read_") =>
@@ -48,7 +123,7 @@ impl Visitor for Guard {
             ControlFlow::Continue(())
         } else {
             ControlFlow::Break(
-                "subqueries are not allowed in a row condition; use query_sql with save_as for that".into(),
+                "subqueries are not allowed in a row condition; run a query that stores its result as a table instead".into(),
             )
         }
     }
@@ -62,6 +137,7 @@ fn parse_error(e: impl std::fmt::Display) -> OpsError {
 
 /// Checks that `sql` is one read-only SELECT without table functions.
 pub fn check_query(sql: &str) -> Result<()> {
+    check_text(sql, &QueryLimits::default())?;
     let statements = Parser::parse_sql(&GenericDialect, sql).map_err(parse_error)?;
     match statements.as_slice() {
         [Statement::Query(_)] => {}
@@ -72,7 +148,7 @@ pub fn check_query(sql: &str) -> Result<()> {
         }
         [_] => {
             return Err(OpsError::RefusedSql(
-                "only SELECT queries run here (WITH … SELECT included); to change a table use the cleaning tools, or save_as to store a query result".into(),
+                "only SELECT queries run here (WITH … SELECT included); tables are changed by operations, and a query result can be stored as a new table".into(),
             ));
         }
         _ => {
@@ -109,6 +185,7 @@ pub fn referenced_tables(sql: &str) -> Result<Vec<String>> {
 
 /// Checks a boolean row condition: an expression, no subqueries.
 pub fn check_condition(condition: &str) -> Result<()> {
+    check_text(condition, &QueryLimits::default())?;
     let expr = Parser::new(&GenericDialect)
         .try_with_sql(condition)
         .and_then(|mut p| p.parse_expr())
@@ -125,12 +202,12 @@ pub fn check_condition(condition: &str) -> Result<()> {
 pub fn eval_condition(df: &DataFrame, condition: &str) -> Result<BooleanChunked> {
     check_condition(condition)?;
     let expr = sql_expr(condition).map_err(parse_error)?;
-    let out = df
-        .clone()
-        .lazy()
-        .select([expr.alias("__cond")])
-        .collect()
-        .map_err(|e| explain_polars(df, e))?;
+    let lf = df.clone().lazy().select([expr.alias("__cond")]);
+    estimate::check(&lf, &QueryLimits::default()).map_err(|e| match e {
+        OpsError::Polars(p) => explain_polars(df, p),
+        other => other,
+    })?;
+    let out = lf.collect().map_err(|e| explain_polars(df, e))?;
     let col = out.column("__cond")?.as_materialized_series();
     let mask = col.bool().map_err(|_| {
         OpsError::WrongType(format!(
@@ -161,8 +238,16 @@ pub fn filter_rows(df: &DataFrame, condition: &str) -> Result<(DataFrame, usize)
 
 /// Runs a SELECT over named frames (hidden columns are not visible to SQL).
 /// With `limit`, at most `limit + 1` rows are produced, so the caller can tell
-/// that there were more.
-pub fn query(tables: &[(String, DataFrame)], sql: &str, limit: Option<usize>) -> Result<DataFrame> {
+/// that there were more. The plan is checked against `limits` before it runs.
+/// Result columns with reserved names are renamed (see
+/// [`crate::columns::quarantine`]).
+pub fn query(
+    tables: &[(String, DataFrame)],
+    sql: &str,
+    limit: Option<usize>,
+    limits: &QueryLimits,
+) -> Result<DataFrame> {
+    check_text(sql, limits)?;
     check_query(sql)?;
     let mut ctx = SQLContext::new();
     for (name, df) in tables {
@@ -173,7 +258,12 @@ pub fn query(tables: &[(String, DataFrame)], sql: &str, limit: Option<usize>) ->
         Some(n) => lf.limit((n + 1) as IdxSize),
         None => lf,
     };
-    lf.collect().map_err(|e| sql_error(tables, e))
+    estimate::check(&lf, limits).map_err(|e| match e {
+        OpsError::Polars(p) => sql_error(tables, p),
+        other => other,
+    })?;
+    let df = lf.collect().map_err(|e| sql_error(tables, e))?;
+    Ok(quarantine(df).0)
 }
 
 fn sql_error(tables: &[(String, DataFrame)], e: PolarsError) -> OpsError {
@@ -255,20 +345,172 @@ mod tests {
     fn queries() {
         let df = df!("price" => [1, 5, 10], "region" => ["EU", "US", "EU"]).unwrap();
         let tables = vec![("sales".to_string(), df)];
+        let limits = QueryLimits::default();
         let out = query(
             &tables,
             "SELECT region, SUM(price) AS total FROM sales GROUP BY region ORDER BY region",
             None,
+            &limits,
         )
         .unwrap();
         assert_eq!(out.height(), 2);
-        let limited = query(&tables, "SELECT * FROM sales", Some(1)).unwrap();
+        let limited = query(&tables, "SELECT * FROM sales", Some(1), &limits).unwrap();
         assert_eq!(
             limited.height(),
             2,
             "limit + 1 rows tell the caller there is more"
         );
-        let err = query(&tables, "SELECT * FROM nope", None).err().unwrap();
+        let err = query(&tables, "SELECT * FROM nope", None, &limits)
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("sales"), "{err}");
+    }
+
+    /// Runs `f` on a thread with a stack like the compute pool's.
+    fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap()
+    }
+
+    fn limited(sql: &str, limits: &QueryLimits) -> Limit {
+        let df = df!("a" => (0..50_000i64).collect::<Vec<_>>(), "g" => vec![1i64; 50_000], "s" => vec!["abcdefgh"; 50_000]).unwrap();
+        let tables = vec![("t".to_string(), df)];
+        match query(&tables, sql, None, limits) {
+            Err(OpsError::LimitExceeded { limit, message }) => {
+                assert!(message.contains("limit"), "{message}");
+                limit
+            }
+            other => panic!(
+                "{sql}: expected a limit, got {:?}",
+                other.map(|d| d.shape())
+            ),
+        }
+    }
+
+    /// Regression: these aborted the process (memory or stack) instead of
+    /// failing.
+    #[test]
+    fn hostile_queries_are_refused_before_they_run() {
+        on_big_stack(hostile_queries)
+    }
+
+    fn hostile_queries() {
+        let limits = QueryLimits {
+            max_rows: 10_000_000,
+            max_bytes: 1 << 30,
+            ..QueryLimits::default()
+        };
+        assert_eq!(
+            limited("SELECT COUNT(*) FROM t a CROSS JOIN t b", &limits),
+            Limit::QueryRows
+        );
+        assert_eq!(
+            limited("SELECT COUNT(*) FROM t a JOIN t b ON a.g = b.g", &limits),
+            Limit::QueryRows
+        );
+        assert_eq!(
+            limited(
+                "SELECT a.g, COUNT(*) FROM t a JOIN t b ON a.g = b.g GROUP BY a.g",
+                &limits
+            ),
+            Limit::QueryRows
+        );
+        // A CTE chain that doubles a string 30 times (8 bytes → 8 GB).
+        let ctes: Vec<String> = (0..30)
+            .map(|i| {
+                let from = if i == 0 {
+                    "t".to_string()
+                } else {
+                    format!("x{}", i - 1)
+                };
+                format!("x{i} AS (SELECT s || s AS s FROM {from})")
+            })
+            .collect();
+        let doubling = format!("WITH {} SELECT s FROM x29", ctes.join(", "));
+        assert_eq!(limited(&doubling, &limits), Limit::QueryBytes);
+        // One string of every value: 450 KB from 50,000 rows of 8 bytes.
+        let small = QueryLimits {
+            max_bytes: 200_000,
+            ..limits
+        };
+        assert_eq!(
+            limited("SELECT string_agg(s, ',') FROM t", &small),
+            Limit::QueryBytes
+        );
+        assert_eq!(
+            limited("SELECT g, string_agg(s, ',') FROM t GROUP BY g", &small),
+            Limit::QueryBytes
+        );
+        assert_eq!(
+            limited("SELECT lpad(s, 100000000) FROM t", &limits),
+            Limit::QueryBytes
+        );
+        let union = vec!["SELECT 1 AS x"; 1000].join(" UNION ALL ");
+        assert_eq!(limited(&union, &limits), Limit::SqlSetOperations);
+        let ors = (0..100_000)
+            .map(|i| format!("a = {i}"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        assert_eq!(
+            limited(&format!("SELECT * FROM t WHERE {ors}"), &limits),
+            Limit::SqlBytes
+        );
+        let ors = (0..3_000)
+            .map(|i| format!("a={i}"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        assert_eq!(
+            limited(&format!("SELECT * FROM t WHERE {ors}"), &limits),
+            Limit::SqlOperators
+        );
+    }
+
+    #[test]
+    fn ordinary_joins_pass_the_estimate() {
+        let left =
+            df!("id" => (0..100_000i64).collect::<Vec<_>>(), "v" => vec![1.0; 100_000]).unwrap();
+        let right =
+            df!("id" => (0..100_000i64).collect::<Vec<_>>(), "w" => vec!["x"; 100_000]).unwrap();
+        let tables = vec![("l".to_string(), left), ("r".to_string(), right)];
+        let limits = QueryLimits {
+            max_rows: 1_000_000,
+            ..QueryLimits::default()
+        };
+        let out = query(
+            &tables,
+            "SELECT COUNT(*) AS n FROM l JOIN r ON l.id = r.id",
+            None,
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(
+            out.column("n").unwrap().get(0).unwrap().extract::<i64>(),
+            Some(100_000)
+        );
+    }
+
+    #[test]
+    fn deep_conditions_fail_cleanly() {
+        on_big_stack(deep_conditions)
+    }
+
+    fn deep_conditions() {
+        let df = df!("a" => [1i64, 2, 3]).unwrap();
+        let ors = (0..100_000)
+            .map(|i| format!("a = {i}"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let err = filter_rows(&df, &ors).unwrap_err();
+        assert!(matches!(err, OpsError::LimitExceeded { .. }), "{err}");
+        let ors = (0..900)
+            .map(|i| format!("a = {i}"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let (out, _) = filter_rows(&df, &ors).unwrap();
+        assert_eq!(out.height(), 3, "a chain under the limit still works");
     }
 }
