@@ -84,10 +84,11 @@ pub(crate) fn read_head(path: &Path) -> Result<Vec<u8>> {
     Ok(head)
 }
 
-/// Detects the format of `path` whose first bytes are `head`.
-pub fn detect(path: &Path, head: &[u8]) -> Result<Detection> {
-    let ext = extension(path);
-    let by_content = sniff_magic(path, head)?;
+/// Detects the format of the file at `path` (known to people as `shown`,
+/// whose extension is compared with the content) whose first bytes are `head`.
+pub fn detect(path: &Path, shown: &Path, head: &[u8]) -> Result<Detection> {
+    let ext = extension(shown);
+    let by_content = sniff_magic(path, &ext, head)?;
     let format = match by_content {
         Some(format) => format,
         None => {
@@ -131,7 +132,7 @@ fn compatible(expected: Format, found: Format) -> bool {
         )
 }
 
-fn sniff_magic(path: &Path, head: &[u8]) -> Result<Option<Format>> {
+fn sniff_magic(path: &Path, ext: &str, head: &[u8]) -> Result<Option<Format>> {
     if head.starts_with(b"PAR1") {
         return Ok(Some(Format::Parquet));
     }
@@ -148,7 +149,7 @@ fn sniff_magic(path: &Path, head: &[u8]) -> Result<Option<Format>> {
         });
     }
     if head.starts_with(b"PK\x03\x04") {
-        return zip_kind(path).map(Some);
+        return zip_kind(path, ext).map(Some);
     }
     if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
         // OLE compound file: an .xls, or an encrypted OOXML workbook.
@@ -249,7 +250,7 @@ fn json_object_kind(text: &[u8]) -> Format {
     }
 }
 
-fn zip_kind(path: &Path) -> Result<Format> {
+fn zip_kind(path: &Path, ext: &str) -> Result<Format> {
     let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| IngestError::Corrupt {
         path: path.to_path_buf(),
@@ -276,8 +277,7 @@ fn zip_kind(path: &Path) -> Result<Format> {
         return Ok(Format::Xlsb);
     }
     if names.iter().any(|n| n == "xl/workbook.xml") {
-        let macro_enabled =
-            names.iter().any(|n| n == "xl/vbaProject.bin") || extension(path) == "xlsm";
+        let macro_enabled = names.iter().any(|n| n == "xl/vbaProject.bin") || ext == "xlsm";
         return Ok(if macro_enabled {
             Format::Xlsm
         } else {

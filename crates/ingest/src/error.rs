@@ -17,15 +17,30 @@ pub enum IngestError {
     #[error("{} is empty (0 bytes); nothing to load", .path.display())]
     Empty { path: PathBuf },
 
-    #[error("{} is {} but the limit is {}; raise it with --max-file-bytes (MAX_FILE_BYTES) or load a smaller extract", .path.display(), human_bytes(*.size), human_bytes(*.limit))]
+    #[error("{} is {} but the limit is {}", .path.display(), human_bytes(*.size), human_bytes(*.limit))]
     FileTooLarge {
         path: PathBuf,
         size: u64,
         limit: u64,
     },
 
-    #[error("{} has more than {limit} rows, the configured limit; pass max_rows to load only the first rows, or raise --max-rows (MAX_ROWS)", .path.display())]
+    #[error("{} has more than {limit} rows, the configured limit", .path.display())]
     TooManyRows { path: PathBuf, limit: usize },
+
+    #[error("{} has {columns} columns, more than the limit of {limit}", .path.display())]
+    TooManyColumns {
+        path: PathBuf,
+        columns: usize,
+        limit: usize,
+    },
+
+    #[error("{} {what}, over the limit of {limit}", .path.display())]
+    TooComplex {
+        path: PathBuf,
+        /// What was found, e.g. "nests JSON 1,000 levels deep".
+        what: String,
+        limit: String,
+    },
 
     #[error("{} is not a supported tabular file: {detected}. Supported: CSV/TSV/TXT, Excel (.xlsx .xlsm .xlsb .xls), OpenDocument (.ods), Parquet, Arrow IPC/Feather v2, JSON (array of records) and NDJSON", .path.display())]
     Unsupported { path: PathBuf, detected: String },
@@ -87,6 +102,39 @@ pub enum IngestError {
 }
 
 impl IngestError {
+    /// The error with the path of `src.read` shown as `src.shown`.
+    pub(crate) fn shown_as(mut self, src: &crate::Source) -> Self {
+        if src.read == src.shown {
+            return self;
+        }
+        let fix = |p: &mut PathBuf| {
+            if *p == src.read {
+                *p = src.shown.clone();
+            }
+        };
+        match &mut self {
+            IngestError::NotFound { path }
+            | IngestError::IsDirectory { path }
+            | IngestError::PermissionDenied { path }
+            | IngestError::Empty { path }
+            | IngestError::FileTooLarge { path, .. }
+            | IngestError::TooManyRows { path, .. }
+            | IngestError::TooManyColumns { path, .. }
+            | IngestError::TooComplex { path, .. }
+            | IngestError::Unsupported { path, .. }
+            | IngestError::Binary { path, .. }
+            | IngestError::MalformedCsv { path, .. }
+            | IngestError::Encrypted { path }
+            | IngestError::Corrupt { path, .. }
+            | IngestError::NoSuchSheet { path, .. }
+            | IngestError::NothingLoaded { path, .. }
+            | IngestError::Io { path, .. }
+            | IngestError::Polars { path, .. } => fix(path),
+            IngestError::UnknownEncoding { .. } | IngestError::InvalidOption(_) => {}
+        }
+        self
+    }
+
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         use std::io::ErrorKind::*;
         let path = path.to_path_buf();

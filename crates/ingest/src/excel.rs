@@ -84,6 +84,9 @@ pub(crate) fn load_sheets(
     Ok(names
         .into_iter()
         .map(|name| {
+            if let Err(problem) = check_extent(&mut workbook, &name, limits) {
+                return (name, Err(problem));
+            }
             let frame = match workbook.worksheet_range(&name) {
                 Ok(range) => sheet_to_frame(&range, opts, limits),
                 Err(e) => Err(if e.to_string().to_ascii_lowercase().contains("password") {
@@ -95,6 +98,58 @@ pub(crate) fn load_sheets(
             (name, frame)
         })
         .collect())
+}
+
+/// Refuses a sheet whose cells span more than the limits allow, before
+/// calamine allocates a grid for them: a few cells far apart in a small file
+/// would otherwise ask for billions of empty cells. Streams the cell positions
+/// of xlsx and xlsb sheets; the other formats are bounded by their own
+/// format limits (65,536 × 256 for .xls).
+fn check_extent(
+    workbook: &mut Workbook,
+    name: &str,
+    limits: &Limits,
+) -> std::result::Result<(), String> {
+    let (mut rows, mut cols) = (0u64, 0u64);
+    let mut visit = |row: u32, col: u32| -> std::result::Result<(), String> {
+        rows = rows.max(u64::from(row) + 1);
+        cols = cols.max(u64::from(col) + 1);
+        if cols > limits.max_columns as u64 {
+            return Err(format!(
+                "the sheet uses {cols} or more columns, more than the limit of {}",
+                limits.max_columns
+            ));
+        }
+        if rows.saturating_mul(cols) > limits.max_cells {
+            return Err(format!(
+                "the sheet spans {rows} rows × {cols} columns or more, over the limit of {} cells",
+                limits.max_cells
+            ));
+        }
+        Ok(())
+    };
+    match workbook {
+        Sheets::Xlsx(book) => {
+            let Ok(mut reader) = book.worksheet_cells_reader(name) else {
+                return Ok(());
+            };
+            while let Ok(Some(cell)) = reader.next_cell() {
+                let (row, col) = cell.get_position();
+                visit(row, col)?;
+            }
+        }
+        Sheets::Xlsb(book) => {
+            let Ok(mut reader) = book.worksheet_cells_reader(name) else {
+                return Ok(());
+            };
+            while let Ok(Some(cell)) = reader.next_cell() {
+                let (row, col) = cell.get_position();
+                visit(row, col)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn selected_sheets(path: &Path, workbook: &Workbook, opts: &LoadOptions) -> Result<Vec<String>> {
@@ -261,7 +316,7 @@ pub(crate) fn sheet_to_frame(
     let row_cap = opts.max_rows.unwrap_or(usize::MAX);
     if opts.max_rows.is_none() && data.len() > limits.max_rows {
         return Err(format!(
-            "the sheet has {} rows, more than the {}-row limit; pass max_rows to load only the first rows, or raise --max-rows",
+            "the sheet has {} rows, more than the {}-row limit",
             data.len(),
             limits.max_rows
         ));

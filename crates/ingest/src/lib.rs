@@ -35,13 +35,23 @@ pub use error::{IngestError, Result, human_bytes};
 pub use excel::SheetInfo;
 pub use text::{DEFAULT_NULL_VALUES, TextInfo};
 
-/// Caps that keep one file from exhausting memory.
+/// Caps that keep one file from exhausting memory: each is checked before
+/// the memory it guards is spent.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Largest file accepted (default 2 GB).
     pub max_file_bytes: u64,
     /// Most rows per table (default 10 million).
     pub max_rows: usize,
+    /// Most columns per table (default 20,000), checked on the header before
+    /// reading.
+    pub max_columns: usize,
+    /// Deepest nesting of JSON arrays and objects (default 64).
+    pub max_json_depth: usize,
+    /// Most cells one sheet or JSON document may expand to (default 100
+    /// million), estimated before it is parsed: a sheet's extent from its
+    /// cell positions, a JSON document's as objects × distinct keys.
+    pub max_cells: u64,
 }
 
 impl Default for Limits {
@@ -49,6 +59,30 @@ impl Default for Limits {
         Limits {
             max_file_bytes: 2_000_000_000,
             max_rows: 10_000_000,
+            max_columns: 20_000,
+            max_json_depth: 64,
+            max_cells: 100_000_000,
+        }
+    }
+}
+
+/// A file to read: where to open it, and the path people know it by. The
+/// two differ when the caller has opened the file itself, to check where it
+/// really is, and passes the open descriptor's path (`/proc/self/fd/N` on
+/// Linux), so that nothing can swap the file between the check and the read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub read: PathBuf,
+    pub shown: PathBuf,
+}
+
+impl Source {
+    /// A file read and shown under the same path.
+    pub fn path(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        Source {
+            read: path.clone(),
+            shown: path,
         }
     }
 }
@@ -128,34 +162,50 @@ pub struct LoadResult {
     pub text: Option<TextInfo>,
 }
 
-/// Checks the path and size; returns the absolute path and the size.
-fn check_file(path: &Path, limits: &Limits) -> Result<(PathBuf, u64)> {
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let meta = std::fs::metadata(&abs).map_err(|e| IngestError::io(&abs, e))?;
+/// Checks the path and size; returns the size.
+fn check_file(path: &Path, limits: &Limits) -> Result<u64> {
+    let meta = std::fs::metadata(path).map_err(|e| IngestError::io(path, e))?;
     if meta.is_dir() {
-        return Err(IngestError::IsDirectory { path: abs });
+        return Err(IngestError::IsDirectory {
+            path: path.to_path_buf(),
+        });
     }
     let size = meta.len();
     if size == 0 {
-        return Err(IngestError::Empty { path: abs });
+        return Err(IngestError::Empty {
+            path: path.to_path_buf(),
+        });
     }
     if size > limits.max_file_bytes {
         return Err(IngestError::FileTooLarge {
-            path: abs,
+            path: path.to_path_buf(),
             size,
             limit: limits.max_file_bytes,
         });
     }
-    Ok((abs, size))
+    Ok(size)
+}
+
+fn absolute(src: &Source) -> Source {
+    Source {
+        read: std::path::absolute(&src.read).unwrap_or_else(|_| src.read.clone()),
+        shown: std::path::absolute(&src.shown).unwrap_or_else(|_| src.shown.clone()),
+    }
 }
 
 /// A cheap look at a file: what it is and how it would load.
-pub fn inspect(path: &Path, opts: &LoadOptions, limits: &Limits) -> Result<Inspection> {
-    let (path, size) = check_file(path, limits)?;
-    let head = detect::read_head(&path)?;
-    let detection = detect::detect(&path, &head)?;
+pub fn inspect(src: &Source, opts: &LoadOptions, limits: &Limits) -> Result<Inspection> {
+    let src = absolute(src);
+    inspect_at(&src, opts, limits).map_err(|e| e.shown_as(&src))
+}
+
+fn inspect_at(src: &Source, opts: &LoadOptions, limits: &Limits) -> Result<Inspection> {
+    let path = src.read.as_path();
+    let size = check_file(path, limits)?;
+    let head = detect::read_head(path)?;
+    let detection = detect::detect(path, &src.shown, &head)?;
     let mut inspection = Inspection {
-        path: path.clone(),
+        path: src.shown.clone(),
         size_bytes: size,
         format: detection.format,
         format_name: detection.format.name(),
@@ -167,10 +217,17 @@ pub fn inspect(path: &Path, opts: &LoadOptions, limits: &Limits) -> Result<Inspe
     };
     match detection.format {
         Format::Csv => {
-            let dialect = text::sniff(&head, size, opts)?;
+            let dialect = text::sniff(&head, size, opts, limits).map_err(|e| match e {
+                IngestError::TooManyColumns { columns, limit, .. } => IngestError::TooManyColumns {
+                    path: path.to_path_buf(),
+                    columns,
+                    limit,
+                },
+                other => other,
+            })?;
             if !dialect.info.decimal_comma_columns.is_empty() {
                 inspection.notes.push(format!(
-                    "columns {} hold numbers with decimal commas; they load as text unless decimal_comma=true",
+                    "columns {} hold numbers with decimal commas; they load as text unless decimal commas are asked for",
                     dialect.info.decimal_comma_columns.join(", ")
                 ));
             }
@@ -182,9 +239,9 @@ pub fn inspect(path: &Path, opts: &LoadOptions, limits: &Limits) -> Result<Inspe
             }
             inspection.text = Some(dialect.info);
         }
-        f if f.is_workbook() => inspection.sheets = excel::inspect_sheets(&path, f)?,
+        f if f.is_workbook() => inspection.sheets = excel::inspect_sheets(path, f)?,
         f => {
-            if let Some((rows, schema)) = columnar::peek(&path, f)? {
+            if let Some((rows, schema)) = columnar::peek(path, f)? {
                 inspection.rows = Some(rows);
                 inspection.schema = schema;
             }
@@ -197,20 +254,28 @@ pub fn inspect(path: &Path, opts: &LoadOptions, limits: &Limits) -> Result<Inspe
 ///
 /// Succeeds when at least one table loaded; the others are listed in
 /// `problems`. Fails when nothing could be loaded.
-pub fn load(path: &Path, opts: &LoadOptions, limits: &Limits) -> Result<LoadResult> {
-    let (path, size) = check_file(path, limits)?;
-    let head = detect::read_head(&path)?;
-    let detection = detect::detect(&path, &head)?;
-    let stem = path
+pub fn load(src: &Source, opts: &LoadOptions, limits: &Limits) -> Result<LoadResult> {
+    let src = absolute(src);
+    load_at(&src, opts, limits).map_err(|e| e.shown_as(&src))
+}
+
+fn load_at(src: &Source, opts: &LoadOptions, limits: &Limits) -> Result<LoadResult> {
+    let path = src.read.as_path();
+    let size = check_file(path, limits)?;
+    let head = detect::read_head(path)?;
+    let detection = detect::detect(path, &src.shown, &head)?;
+    let stem = src
+        .shown
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "table".into());
-    let file_name = path
+    let file_name = src
+        .shown
         .file_name()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut result = LoadResult {
-        path: path.clone(),
+        path: src.shown.clone(),
         format: detection.format,
         tables: Vec::new(),
         problems: Vec::new(),
@@ -220,7 +285,7 @@ pub fn load(path: &Path, opts: &LoadOptions, limits: &Limits) -> Result<LoadResu
     let mut taken = HashSet::new();
     match detection.format {
         f if f.is_workbook() => {
-            let sheets = excel::load_sheets(&path, f, opts, limits)?;
+            let sheets = excel::load_sheets(path, f, opts, limits)?;
             let single = sheets.len() == 1;
             for (sheet, outcome) in sheets {
                 match outcome {
@@ -247,7 +312,7 @@ pub fn load(path: &Path, opts: &LoadOptions, limits: &Limits) -> Result<LoadResu
             }
         }
         Format::Csv => {
-            let (df, notes, info) = text::load_csv(&path, &head, size, opts, limits)?;
+            let (df, notes, info) = text::load_csv(path, &head, size, opts, limits)?;
             let raw = opts.table_name.clone().unwrap_or(stem);
             result.tables.push(LoadedTable {
                 name: naming::unique_name(&naming::sanitize_table_name(&raw), &mut taken),
@@ -258,7 +323,7 @@ pub fn load(path: &Path, opts: &LoadOptions, limits: &Limits) -> Result<LoadResu
             result.text = Some(info);
         }
         f => {
-            let (df, notes) = columnar::load(&path, f, opts, limits)?;
+            let (df, notes) = columnar::load(path, f, opts, limits)?;
             let raw = opts.table_name.clone().unwrap_or(stem);
             result.tables.push(LoadedTable {
                 name: naming::unique_name(&naming::sanitize_table_name(&raw), &mut taken),
@@ -270,13 +335,22 @@ pub fn load(path: &Path, opts: &LoadOptions, limits: &Limits) -> Result<LoadResu
     }
     if result.tables.is_empty() {
         return Err(IngestError::NothingLoaded {
-            path,
+            path: src.shown.clone(),
             problems: result
                 .problems
                 .iter()
                 .map(|p| format!("{}: {}", p.source, p.message))
                 .collect(),
         });
+    }
+    for table in &mut result.tables {
+        if table.df.width() > limits.max_columns {
+            return Err(IngestError::TooManyColumns {
+                path: src.shown.clone(),
+                columns: table.df.width(),
+                limit: limits.max_columns,
+            });
+        }
     }
     Ok(result)
 }

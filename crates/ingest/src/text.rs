@@ -2,7 +2,8 @@
 //! polars' multithreaded CSV reader.
 
 use std::borrow::Cow;
-use std::io::Cursor;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE};
@@ -140,6 +141,98 @@ pub(crate) fn encoding_for_label(label: &str) -> Result<&'static Encoding> {
 fn decode<'a>(bytes: &'a [u8], encoding: &'static Encoding) -> Cow<'a, str> {
     let (text, _) = encoding.decode_with_bom_removal(bytes);
     text
+}
+
+/// Bytes read per step when a file is scanned or transcoded: memory stays
+/// bounded by this, whatever the file's size.
+const CHUNK: usize = 8 << 20;
+
+/// Detects the encoding of a whole file, reading it in chunks (the head was
+/// not enough: it looked like UTF-8 but the rest is not).
+fn detect_encoding_streaming(path: &Path) -> Result<TextEncoding> {
+    let mut file = File::open(path).map_err(|e| IngestError::io(path, e))?;
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| IngestError::io(path, e))?;
+        if n == 0 {
+            detector.feed(&[], true);
+            break;
+        }
+        detector.feed(&buf[..n], false);
+    }
+    Ok(TextEncoding {
+        encoding: detector.guess(None, chardetng::Utf8Detection::Allow),
+        bom: false,
+    })
+}
+
+/// Transcodes a text file to UTF-8 (without BOM) into a temporary file,
+/// chunk by chunk, so that a large legacy file never sits in memory twice.
+fn transcode(path: &Path, encoding: &'static Encoding) -> Result<tempfile::NamedTempFile> {
+    let io = |e: std::io::Error| IngestError::io(path, e);
+    let mut input = BufReader::with_capacity(CHUNK, File::open(path).map_err(io)?);
+    let temp = tempfile::Builder::new()
+        .prefix("dfmcp-transcoded-")
+        .suffix(".csv")
+        .tempfile()
+        .map_err(io)?;
+    let mut output = BufWriter::with_capacity(CHUNK, temp.as_file());
+    let mut decoder = encoding.new_decoder_with_bom_removal();
+    let mut buf = vec![0u8; CHUNK];
+    let mut text = String::new();
+    loop {
+        let n = input.read(&mut buf).map_err(io)?;
+        let last = n == 0;
+        text.clear();
+        let needed = decoder
+            .max_utf8_buffer_length(n)
+            .unwrap_or(n.saturating_mul(3) + 16);
+        text.reserve(needed);
+        let (_, _, _) = decoder.decode_to_string(&buf[..n], &mut text, last);
+        output.write_all(text.as_bytes()).map_err(io)?;
+        if last {
+            break;
+        }
+    }
+    output.flush().map_err(io)?;
+    drop(output);
+    Ok(temp)
+}
+
+/// The number of fields of the file's first line after `skip` lines, read in
+/// chunks up to `max_bytes`: `None` when the line is longer than that.
+fn first_line_fields(
+    path: &Path,
+    delimiter: u8,
+    skip: usize,
+    max_bytes: usize,
+) -> Result<Option<usize>> {
+    let mut file = BufReader::new(File::open(path).map_err(|e| IngestError::io(path, e))?);
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut fields, mut in_quotes, mut skipped, mut seen) = (1usize, false, 0usize, 0usize);
+    loop {
+        let n = file.read(&mut buf).map_err(|e| IngestError::io(path, e))?;
+        if n == 0 {
+            return Ok(Some(fields));
+        }
+        for &b in &buf[..n] {
+            if skipped < skip {
+                skipped += usize::from(b == b'\n');
+                continue;
+            }
+            seen += 1;
+            match b {
+                b'"' => in_quotes = !in_quotes,
+                b'\n' if !in_quotes => return Ok(Some(fields)),
+                b if b == delimiter && !in_quotes => fields += 1,
+                _ => {}
+            }
+        }
+        if seen > max_bytes {
+            return Ok(None);
+        }
+    }
 }
 
 /// Splits text into records of fields, honouring quotes (doubled quotes
@@ -364,7 +457,12 @@ pub(crate) struct Dialect {
 }
 
 /// Sniffs the dialect from the head of the file.
-pub(crate) fn sniff(head: &[u8], file_len: u64, opts: &LoadOptions) -> Result<Dialect> {
+pub(crate) fn sniff(
+    head: &[u8],
+    file_len: u64,
+    opts: &LoadOptions,
+    limits: &Limits,
+) -> Result<Dialect> {
     let complete = head.len() as u64 >= file_len;
     let encoding = match &opts.encoding {
         Some(label) => TextEncoding {
@@ -383,8 +481,25 @@ pub(crate) fn sniff(head: &[u8], file_len: u64, opts: &LoadOptions) -> Result<Di
             text = &text[..pos + 1];
         }
     }
+    // Regression: a huge skip_rows on a short file spun here for ages.
     for _ in 0..opts.skip_rows {
-        text = text.split_once('\n').map_or("", |(_, rest)| rest);
+        match text.split_once('\n') {
+            Some((_, rest)) => text = rest,
+            None => {
+                text = "";
+                break;
+            }
+        }
+    }
+    if text.trim().is_empty() && opts.skip_rows > 0 {
+        return Err(IngestError::InvalidOption(if complete {
+            format!("skip_rows {} skips every line of the file", opts.skip_rows)
+        } else {
+            format!(
+                "skip_rows {} skips past the part of the file used to detect its layout; skip fewer rows, or give the delimiter and whether there is a header",
+                opts.skip_rows
+            )
+        }));
     }
     let (delimiter, fields) = match opts.delimiter {
         Some(d) => (d, 0),
@@ -399,6 +514,14 @@ pub(crate) fn sniff(head: &[u8], file_len: u64, opts: &LoadOptions) -> Result<Di
     } else {
         fields
     };
+    let widest = records.iter().map(Vec::len).max().unwrap_or(0).max(fields);
+    if widest > limits.max_columns {
+        return Err(IngestError::TooManyColumns {
+            path: std::path::PathBuf::new(),
+            columns: widest,
+            limit: limits.max_columns,
+        });
+    }
     let has_header = opts.has_header.unwrap_or_else(|| sniff_header(&records));
     let ragged_lines = records.iter().filter(|r| r.len() != fields).count();
     let (columns, data): (Vec<String>, &[Vec<String>]) = if has_header {
@@ -473,7 +596,37 @@ pub(crate) fn load_csv(
     opts: &LoadOptions,
     limits: &Limits,
 ) -> Result<(DataFrame, Vec<String>, TextInfo)> {
-    let mut dialect = sniff(head, file_len, opts)?;
+    let mut dialect = sniff(head, file_len, opts, limits).map_err(|e| match e {
+        IngestError::TooManyColumns { columns, limit, .. } => IngestError::TooManyColumns {
+            path: path.to_path_buf(),
+            columns,
+            limit,
+        },
+        other => other,
+    })?;
+    // A first line longer than the sniffed head (one line of millions of
+    // fields) would make the reader build millions of columns: count them
+    // first.
+    let head_has_line = head.contains(&b'\n') || head.len() as u64 >= file_len;
+    if !head_has_line && dialect.delimiter.is_ascii() && dialect.encoding.encoding == UTF_8 {
+        match first_line_fields(path, dialect.delimiter as u8, opts.skip_rows, 64 << 20)? {
+            Some(fields) if fields > limits.max_columns => {
+                return Err(IngestError::TooManyColumns {
+                    path: path.to_path_buf(),
+                    columns: fields,
+                    limit: limits.max_columns,
+                });
+            }
+            Some(_) => {}
+            None => {
+                return Err(IngestError::TooComplex {
+                    path: path.to_path_buf(),
+                    what: "has a first line longer than 64 MB".into(),
+                    limit: "64 MB per line".into(),
+                });
+            }
+        }
+    }
     let mut notes = Vec::new();
     if dialect.info.ragged_lines > 0 {
         notes.push(format!(
@@ -491,15 +644,10 @@ pub(crate) fn load_csv(
     let utf8 = dialect.encoding.encoding == UTF_8;
 
     // UTF-8 goes straight from the file through polars' multithreaded reader;
-    // anything else is transcoded in memory first.
-    let mut transcoded: Option<Vec<u8>> = None;
+    // anything else is transcoded, chunk by chunk, to a temporary UTF-8 file.
+    let mut transcoded: Option<tempfile::NamedTempFile> = None;
     if !utf8 || dialect.encoding.bom {
-        let bytes = std::fs::read(path).map_err(|e| IngestError::io(path, e))?;
-        transcoded = Some(
-            decode(&bytes, dialect.encoding.encoding)
-                .into_owned()
-                .into_bytes(),
-        );
+        transcoded = Some(transcode(path, dialect.encoding.encoding)?);
         if !utf8 {
             notes.push(format!(
                 "transcoded from {} to UTF-8",
@@ -508,7 +656,9 @@ pub(crate) fn load_csv(
         }
     }
 
-    let attempt = |source: &Option<Vec<u8>>, infer: Option<usize>| -> PolarsResult<DataFrame> {
+    let attempt = |source: &Option<tempfile::NamedTempFile>,
+                   infer: Option<usize>|
+     -> PolarsResult<DataFrame> {
         let null_values: Vec<PlSmallStr> = match &opts.null_values {
             Some(v) => v.iter().map(|s| s.as_str().into()).collect(),
             None => DEFAULT_NULL_VALUES.iter().map(|s| (*s).into()).collect(),
@@ -533,14 +683,12 @@ pub(crate) fn load_csv(
                     .with_try_parse_dates(false)
                     .with_decimal_comma(opts.decimal_comma),
             );
-        match source {
-            Some(bytes) => options
-                .into_reader_with_file_handle(Cursor::new(bytes.as_slice()))
-                .finish(),
-            None => options
-                .try_into_reader_with_file_path(Some(path.to_path_buf()))?
-                .finish(),
-        }
+        let read_from = source
+            .as_ref()
+            .map_or_else(|| path.to_path_buf(), |t| t.path().to_path_buf());
+        options
+            .try_into_reader_with_file_path(Some(read_from))?
+            .finish()
     };
 
     if !dialect.delimiter.is_ascii() {
@@ -556,10 +704,9 @@ pub(crate) fn load_csv(
         && transcoded.is_none()
     {
         // The head was ASCII but the rest is not UTF-8: detect on the whole file.
-        let bytes = std::fs::read(path).map_err(|e| IngestError::io(path, e))?;
         let encoding = match &opts.encoding {
             Some(_) => dialect.encoding,
-            None => detect_encoding(&bytes, true),
+            None => detect_encoding_streaming(path)?,
         };
         dialect.encoding = encoding;
         dialect.info.encoding = encoding.label();
@@ -567,7 +714,7 @@ pub(crate) fn load_csv(
             "the file is not valid UTF-8 past its first bytes; transcoded from {}",
             encoding.label()
         ));
-        transcoded = Some(decode(&bytes, encoding.encoding).into_owned().into_bytes());
+        transcoded = Some(transcode(path, encoding.encoding)?);
         result = attempt(&transcoded, Some(10_000));
     }
     if let Err(e) = &result
