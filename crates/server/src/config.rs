@@ -19,6 +19,15 @@ pub enum StorageKind {
     Redis,
 }
 
+/// What to do when Redis cannot be reached at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RedisFallback {
+    /// Refuse to start (the default): nothing is silently not shared.
+    None,
+    /// Start on the in-memory store, and say so in every result.
+    Memory,
+}
+
 /// An MCP server (stdio) for loading, cleaning and transforming tabular data,
 /// with sessions that survive restarts and exact undo/redo.
 #[derive(Debug, Clone, Parser)]
@@ -56,6 +65,21 @@ pub struct Config {
     #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "dfmcp:")]
     pub redis_prefix: String,
 
+    /// PEM file of the certificate authority of a rediss:// server whose
+    /// certificate a public authority did not sign.
+    #[arg(long, env = "REDIS_CA_CERT")]
+    pub redis_ca_cert: Option<PathBuf>,
+
+    /// Largest request or reply sent to Redis, in bytes (hosted Redis such as
+    /// Upstash refuses requests over 10 MB).
+    #[arg(long, env = "REDIS_MAX_REQUEST_BYTES", default_value_t = 8 << 20)]
+    pub redis_max_request_bytes: u64,
+
+    /// When Redis is unreachable at start: refuse to start (none), or run on
+    /// the in-memory store and say so in every result (memory).
+    #[arg(long, env = "REDIS_FALLBACK", value_enum, default_value = "none")]
+    pub redis_fallback: RedisFallback,
+
     /// Idle time after which a session expires, in seconds.
     #[arg(long, env = "SESSION_TTL_SECONDS", default_value_t = 86_400)]
     pub session_ttl_seconds: u64,
@@ -66,7 +90,7 @@ pub struct Config {
 
     /// A directory the server may read files from and write exports to
     /// (repeatable). With none given (and no client roots), only the user's
-    /// home directory.
+    /// home directory. The data directory is never readable or writable.
     #[arg(long = "allow-dir", value_name = "DIR")]
     pub allow_dirs: Vec<PathBuf>,
 
@@ -94,6 +118,18 @@ pub struct Config {
     #[arg(long, env = "MAX_ROWS", default_value_t = 10_000_000)]
     pub max_rows: usize,
 
+    /// Most columns per loaded table.
+    #[arg(long, env = "MAX_COLUMNS", default_value_t = 20_000)]
+    pub max_columns: usize,
+
+    /// Most rows any step of a SQL query may produce (joins included).
+    #[arg(long, env = "MAX_QUERY_ROWS", default_value_t = 100_000_000)]
+    pub max_query_rows: u64,
+
+    /// Most bytes any step of a SQL query may hold.
+    #[arg(long, env = "MAX_QUERY_BYTES", default_value_t = 2 << 30)]
+    pub max_query_bytes: u64,
+
     /// Compression of stored snapshots: zstd, zstd:<level>, lz4, snappy, uncompressed.
     #[arg(long, env = "STORAGE_COMPRESSION", default_value = "zstd")]
     pub compression: Compression,
@@ -116,7 +152,25 @@ impl Config {
             compression: self.compression,
             gc_grace: Duration::from_secs(self.gc_grace_seconds),
             cache_bytes: self.cache_bytes,
+            hidden_column_prefix: Some(dfmcp_ops::columns::MARK_PREFIX.to_string()),
             ..StoreConfig::default()
+        }
+    }
+
+    pub fn ingest_limits(&self) -> dfmcp_ingest::Limits {
+        dfmcp_ingest::Limits {
+            max_file_bytes: self.max_file_bytes,
+            max_rows: self.max_rows,
+            max_columns: self.max_columns,
+            ..dfmcp_ingest::Limits::default()
+        }
+    }
+
+    pub fn query_limits(&self) -> dfmcp_ops::sql::QueryLimits {
+        dfmcp_ops::sql::QueryLimits {
+            max_rows: self.max_query_rows,
+            max_bytes: self.max_query_bytes,
+            ..dfmcp_ops::sql::QueryLimits::default()
         }
     }
 

@@ -1,31 +1,41 @@
-//! The MCP server: shared state, the tool router, and the helpers every tool
-//! uses (running an operation, explaining an error).
+//! The MCP server: shared state, the tool router, and the `ServerHandler`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use dfmcp_ingest::Limits;
-use dfmcp_ops::{Operation, OpsError};
-use dfmcp_storage::{Edit, OpRecord, Store, StoreError, UpdateError, Updated, new_uid};
+use dfmcp_ops::sql::QueryLimits;
+use dfmcp_storage::{Intent, Store, new_uid};
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::model::{CallToolResult, Implementation, ServerCapabilities, ServerConfig};
-use rmcp::service::NotificationContext;
-use rmcp::{RoleServer, ServerHandler, tool_handler};
+use rmcp::handler::server::tool::ToolCallContext;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
 
+use crate::caller::{Caller, Principal};
+use crate::error::ToolError;
 use crate::paths::PathPolicy;
-use crate::render::{fail, ok, thousands};
-use crate::wire::ChangeResponse;
+use crate::render::{Render, respond};
+use crate::wire::WriteOpts;
 
 /// What every tool call shares.
 pub struct AppState {
     pub store: Store,
     pub paths: PathPolicy,
-    pub limits: Limits,
+    pub ingest: Limits,
+    pub query: QueryLimits,
     /// Upper bound of one result, in characters.
     pub max_chars: usize,
     pub use_client_roots: bool,
-    /// Human description of the storage, for list_sessions.
+    /// Human description of the storage, for list_sessions and health.
     pub storage: String,
+    /// Set when running on a fallback store: said in every result.
+    pub fallback: Option<String>,
+    /// "stdio" or "http".
+    pub transport: &'static str,
 }
 
 #[derive(Clone)]
@@ -38,8 +48,12 @@ const INSTRUCTIONS: &str = "Load tabular files into named sessions, then inspect
 Start with inspect_file (for odd or large files) or initialize_data_table, which returns a session_id and table names; \
 pass both to every other tool. Inspect with get_table_summary, preview_rows, value_counts. \
 Every change (fill_missing, drop_missing, drop_duplicates, cast_columns, filter_rows, …) makes a new version: \
-undo/redo move between versions and get_history lists them. query_sql runs SELECT over the session's tables; \
+undo/redo move between versions and get_history lists them. Pass expected_version to change a table only if nobody else did, \
+and request_id to make a retry safe. query_sql runs SELECT over the session's tables; \
 export_table writes a table to a file. Sessions persist across restarts until idle for the configured TTL.";
+
+/// Most request ids are UUIDs; anything printable up to this length is accepted.
+const MAX_REQUEST_ID: usize = 128;
 
 impl DataFrameServer {
     pub fn new(state: AppState) -> Self {
@@ -65,99 +79,21 @@ impl DataFrameServer {
         &self.state.store
     }
 
-    pub(crate) fn max_chars(&self) -> usize {
-        self.state.max_chars
+    /// A successful result of `data`, bounded, with the fallback warning.
+    pub(crate) fn reply<T: Render>(&self, data: &T) -> CallToolResult {
+        respond(data, self.state.max_chars, self.state.fallback.as_deref())
     }
 
-    /// The text of a store error, with what to do next.
-    pub(crate) async fn explain(&self, err: StoreError) -> String {
-        match &err {
-            StoreError::SessionNotFound { .. } => {
-                let live = self.store().list_sessions().await.unwrap_or_default();
-                if live.is_empty() {
-                    format!("{err}. There are no live sessions.")
-                } else {
-                    let shown: Vec<String> = live.iter().take(10).map(|s| s.id.clone()).collect();
-                    let more = live.len().saturating_sub(shown.len());
-                    format!(
-                        "{err}. Live sessions: {}{}",
-                        shown.join(", "),
-                        if more > 0 {
-                            format!(" and {more} more")
-                        } else {
-                            String::new()
-                        }
-                    )
-                }
-            }
-            StoreError::Conflict { .. } => format!(
-                "{err}. Another agent kept changing this table; call the tool again (it re-reads the latest version)"
-            ),
-            _ => err.to_string(),
-        }
-    }
-
-    /// Runs a mutating operation with compare-and-set and retries, and
-    /// reports what changed.
-    pub(crate) async fn mutate(
-        &self,
-        session_id: String,
-        table: String,
-        op: Operation,
-    ) -> CallToolResult {
-        let op_id = new_uid();
-        let action = op.action();
-        let job_op = op.clone();
-        let result = self
-            .store()
-            .update(&session_id, &table, &op_id, move |loaded| {
-                let applied = job_op.apply(&loaded.df, &loaded.meta)?;
-                let before = (loaded.state.head.rows, loaded.state.head.cols);
-                let record =
-                    OpRecord::new(job_op.action(), job_op.params(), applied.summary.clone());
-                let edit = Edit {
-                    df: applied.df,
-                    meta: applied.meta,
-                    op: record,
-                };
-                Ok::<_, OpsError>((edit, (applied.summary, applied.details, before)))
-            })
-            .await;
-        match result {
-            Ok(Updated::Applied {
-                committed,
-                output: (summary, details, (rows_before, cols_before)),
-            }) => {
-                let response = ChangeResponse {
-                    session_id: session_id.clone(),
-                    table: table.clone(),
-                    action: action.to_string(),
-                    summary: summary.clone(),
-                    version: committed.version,
-                    rows_before,
-                    rows_after: committed.rows,
-                    columns_before: cols_before,
-                    columns_after: committed.cols,
-                    details: crate::wire::object(details),
-                    can_undo: true,
-                    already_applied: committed.already_applied,
-                };
-                let text = format!(
-                    "{summary}.\nTable `{table}` is now at version {} ({} rows × {} columns; was {} × {}). Undo with `undo`.",
-                    committed.version,
-                    thousands(committed.rows),
-                    committed.cols,
-                    thousands(rows_before),
-                    cols_before
-                );
-                ok(text, &response, self.max_chars())
-            }
-            Ok(Updated::AlreadyApplied { version }) => fail(format!(
-                "this operation was already applied (table `{table}` is at version {version}); nothing was done again"
-            )),
-            Err(UpdateError::Apply(e)) => fail(e.to_string()),
-            Err(UpdateError::Store(e)) => fail(self.explain(e).await),
-        }
+    /// The store intent of a change: its idempotency key (the client's
+    /// request id, or a fresh one), version guard and actor.
+    pub(crate) fn intent(&self, caller: &Caller, write: &WriteOpts) -> Result<Intent, ToolError> {
+        let op_id = match &write.request_id {
+            Some(id) => format!("r:{}", check_request_id(id)?),
+            None => new_uid(),
+        };
+        Ok(Intent::with_op_id(op_id)
+            .expecting(write.expected_version)
+            .by(caller.actor.clone()))
     }
 
     // Roots are deprecated by SEP-2577, but today's clients (Claude Code,
@@ -188,6 +124,46 @@ impl DataFrameServer {
             Err(_) => tracing::warn!("the client did not answer roots/list within 10 s"),
         }
     }
+}
+
+pub(crate) fn check_request_id(id: &str) -> Result<&str, ToolError> {
+    if id.is_empty() || id.len() > MAX_REQUEST_ID || id.chars().any(char::is_control) {
+        return Err(ToolError::invalid(format!(
+            "request_id must be 1 to {MAX_REQUEST_ID} printable characters (a UUID is a good choice)"
+        )));
+    }
+    Ok(id)
+}
+
+/// The caller of a request: the principal the HTTP layer authenticated, or
+/// the one local caller of a stdio server.
+fn caller_of(context: &RequestContext<RoleServer>) -> Caller {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Principal>())
+        .or_else(|| context.extensions.get::<Principal>())
+        .map(|p| Caller::principal(&p.0))
+        .unwrap_or_else(Caller::local)
+}
+
+/// Arguments that did not match a tool's schema: say so in the terms of the
+/// schema, not of the server's Rust types.
+fn explain_argument_error(text: &str) -> Option<String> {
+    let detail = text
+        .strip_prefix("failed to deserialize parameters:")?
+        .trim();
+    let detail = detail
+        .split(", expected struct ")
+        .next()
+        .unwrap_or(detail)
+        .replace(
+            "data did not match any variant of untagged enum SortKeyWire",
+            "a sort key must be a column name or {\"column\": \"name\", \"descending\": true}",
+        );
+    Some(format!(
+        "the arguments do not match this tool's input schema: {detail}. Check the field names and types in the tool's schema and call it again."
+    ))
 }
 
 /// Rewrites a generated schema into the most portable spelling: an optional
@@ -240,15 +216,49 @@ fn portable(mut schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
     schema
 }
 
-#[tool_handler(router = self.tool_router)]
 impl ServerHandler for DataFrameServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                env!("CARGO_PKG_NAME"),
-                env!("CARGO_PKG_VERSION"),
-            ))
+            .with_server_info(
+                Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+                    .with_title("dataframe-mcp"),
+            )
             .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let caller = caller_of(&context);
+        context.extensions.insert(caller.clone());
+        let call = ToolCallContext::new(self, request, context);
+        let mut response = self.tool_router.call(call).await?;
+        if let CallToolResponse::Complete(result) = &mut response
+            && result.is_error == Some(true)
+        {
+            for block in &mut result.content {
+                if let Some(text) = block.as_text() {
+                    let fixed = explain_argument_error(&text.text)
+                        .unwrap_or_else(|| caller.scrub(&text.text));
+                    *block = ContentBlock::text(fixed);
+                }
+            }
+        }
+        Ok(response)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tool_router.list_all()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tool_router.get(name).cloned()
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -259,5 +269,21 @@ impl ServerHandler for DataFrameServer {
     async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
         let this = self.clone();
         tokio::spawn(async move { this.refresh_roots(context.peer).await });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_errors_speak_of_the_schema() {
+        let text = explain_argument_error(
+            "failed to deserialize parameters: invalid type: string \"price\", expected struct SortKeyWire",
+        )
+        .unwrap();
+        assert!(!text.contains("SortKeyWire"), "{text}");
+        assert!(text.contains("input schema"), "{text}");
+        assert!(explain_argument_error("something else").is_none());
     }
 }

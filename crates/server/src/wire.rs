@@ -9,8 +9,9 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// A free-form JSON object (details, statistics): its schema says "object"
-/// rather than accepting anything, which strict clients refuse.
+/// A free-form JSON object (operation parameters and per-operation details):
+/// its schema says "object" rather than accepting anything, which strict
+/// clients refuse.
 pub type Object = serde_json::Map<String, Value>;
 
 /// One table cell, or one scalar argument: a string, number, boolean or null.
@@ -51,6 +52,29 @@ pub fn object(value: Value) -> Object {
             map
         }
     }
+}
+
+// ----- shared parts ----------------------------------------------------------
+
+/// The table a tool works on.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+pub struct TableRef {
+    /// The session id.
+    pub session_id: String,
+    /// The table name.
+    #[serde(alias = "table_name")]
+    pub table: String,
+}
+
+/// Optional guards of a change.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct WriteOpts {
+    /// Only act if the table is at this version; otherwise nothing changes and the error says who moved it.
+    #[serde(default)]
+    pub expected_version: Option<u64>,
+    /// Idempotency key: a retry with the same id is recognised and not applied twice.
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 // ----- sessions and tables ---------------------------------------------------
@@ -96,9 +120,12 @@ pub struct InitializeRequest {
     /// Parse numbers written with decimal commas (1.234,5).
     #[serde(default)]
     pub decimal_comma: Option<bool>,
+    /// Idempotency key: a retried load with the same id returns what the first one loaded.
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ColumnInfo {
     pub name: String,
     pub dtype: String,
@@ -129,6 +156,13 @@ pub struct InitializeResponse {
     /// Parts of the file that could not be loaded (the others were).
     pub problems: Vec<ProblemInfo>,
     pub notes: Vec<String>,
+    /// True when a retried request had already loaded these tables.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_applied: bool,
+    #[serde(skip)]
+    pub file_name: String,
+    #[serde(skip)]
+    pub format: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -150,9 +184,44 @@ pub struct InspectFileRequest {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+pub struct TextLayout {
+    pub encoding: String,
+    pub delimiter: String,
+    pub has_header: bool,
+    pub columns: Vec<String>,
+    pub sample_rows: Vec<Vec<String>>,
+    pub ragged_lines: usize,
+    pub decimal_comma_columns: Vec<String>,
+    pub estimated_rows: u64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SheetLayout {
+    pub name: String,
+    pub rows: usize,
+    pub columns: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_row: Option<usize>,
+    pub sample_rows: Vec<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct InspectFileResponse {
-    /// What was found: format, size, encoding, delimiter, header, sample rows, sheets.
-    pub inspection: Object,
+    pub path: String,
+    pub format: String,
+    pub size_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextLayout>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sheets: Vec<SheetLayout>,
+    /// Exact row count when the format records it (Parquet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schema: Vec<ColumnInfo>,
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema, Default)]
@@ -169,7 +238,12 @@ pub struct SessionInfo {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ListSessionsResponse {
     pub sessions: Vec<SessionInfo>,
+    /// Sessions not listed (over the listing's bound).
+    pub omitted: usize,
     pub storage: String,
+    /// Set when the server runs on a fallback store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -197,22 +271,20 @@ pub struct ListTablesResponse {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct TableRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RenameTableRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table to rename.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// Its new name (letters, digits, _).
     pub new_name: String,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -225,11 +297,8 @@ pub struct DoneResponse {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SummaryRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// Only these columns (default all).
     #[serde(default)]
     pub columns: Option<Vec<String>>,
@@ -245,15 +314,82 @@ pub struct SummaryRequest {
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
+pub struct NumericStats {
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+    pub std: Option<f64>,
+    pub median: Option<f64>,
+    pub q25: Option<f64>,
+    pub q75: Option<f64>,
+    pub zeros: usize,
+    pub negatives: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TopValue {
+    pub value: String,
+    pub count: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TextStats {
+    pub top: Vec<TopValue>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub empty_strings: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RangeStats {
+    pub min: Option<String>,
+    pub max: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BoolStats {
+    pub true_count: usize,
+    pub false_count: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ColumnSummary {
+    pub name: String,
+    pub dtype: String,
+    pub non_null: usize,
+    /// Missing cells not marked intentional.
+    pub missing: usize,
+    pub missing_pct: f64,
+    pub intentional_missing: usize,
+    pub distinct: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub numeric: Option<NumericStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextStats>,
+    /// Range of dates, datetimes, times and durations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<RangeStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boolean: Option<BoolStats>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct SummaryResponse {
     pub session_id: String,
     pub table: String,
     pub version: u64,
-    /// Shape, duplicate rows and per-column statistics.
-    pub summary: Object,
-    /// Reasons recorded for intentionally missing values, by column.
+    pub rows: usize,
+    pub columns: usize,
+    pub duplicate_rows: usize,
+    pub memory_bytes: usize,
+    pub column_offset: usize,
+    pub column_summaries: Vec<ColumnSummary>,
+    /// Offset of the next page of columns, when there are more.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub intentional_missing_reasons: Option<Object>,
+    pub next_column_offset: Option<usize>,
+    /// Reasons recorded for intentionally missing values, by column.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub intentional_missing_reasons: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema, Default, PartialEq, Eq)]
@@ -266,11 +402,8 @@ pub enum Position {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct PreviewRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// head (default) or tail; ignored when offset is given.
     #[serde(default)]
     pub position: Option<Position>,
@@ -292,7 +425,9 @@ pub struct RowsResponse {
     pub rows: Vec<Vec<Cell>>,
     /// Index of the first row shown.
     pub offset: usize,
-    pub total_rows: usize,
+    /// Rows in the whole result; absent when only a lower bound is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_rows: Option<usize>,
     pub truncated: bool,
     /// How to see more, when truncated.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -310,24 +445,36 @@ pub struct PreviewResponse {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ValueCountsRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// The column to count.
     pub column: String,
-    /// Most frequent values to list (default 20).
+    /// Most frequent values to list (default 20, at most 500).
     #[serde(default)]
     pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ValueCount {
+    pub value: Cell,
+    pub count: usize,
+    pub percent: f64,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ValueCountsResponse {
     pub session_id: String,
     pub table: String,
-    /// Values with counts and percentages, plus missing and distinct counts.
-    pub counts: Object,
+    pub column: String,
+    pub rows: usize,
+    pub missing: usize,
+    pub distinct: usize,
+    pub values: Vec<ValueCount>,
+    /// Distinct values not listed, and the rows they cover.
+    pub others: usize,
+    pub others_count: usize,
+    #[serde(skip)]
+    pub max_limit: bool,
 }
 
 // ----- cleaning and transforming --------------------------------------------
@@ -349,11 +496,8 @@ pub enum Strategy {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FillMissingRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// Columns to fill (default: every column with missing values the strategy fits).
     #[serde(default)]
     pub columns: Option<Vec<String>>,
@@ -365,6 +509,8 @@ pub struct FillMissingRequest {
     /// forward/backward: fill at most this many consecutive missing values.
     #[serde(default)]
     pub limit: Option<u32>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, Default, PartialEq, Eq)]
@@ -379,17 +525,16 @@ pub enum HowWire {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DropMissingRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// any (default) or all.
     #[serde(default)]
     pub how: Option<HowWire>,
     /// Columns to look at (default all).
     #[serde(default)]
     pub subset: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, Default, PartialEq, Eq)]
@@ -404,26 +549,22 @@ pub enum KeepWire {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DropDuplicatesRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// Columns that define a duplicate (default all).
     #[serde(default)]
     pub subset: Option<Vec<String>>,
     /// first (default), last or none.
     #[serde(default)]
     pub keep: Option<KeepWire>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct MarkMissingRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// Columns whose missing values are meaningful.
     pub columns: Vec<String>,
     /// Only rows where this SQL condition holds, e.g. "status = 'closed'".
@@ -435,37 +576,34 @@ pub struct MarkMissingRequest {
     /// Why they are missing, e.g. "not applicable for closed accounts".
     #[serde(default)]
     pub reason: Option<String>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct RenameColumnsRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// Old name → new name.
     pub mapping: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DropColumnsRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// Columns to drop.
     pub columns: Vec<String>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct CastColumnsRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// Column → type: int64, int32, float64, string, boolean, date, datetime, datetime[Europe/Paris], time, duration, categorical.
     pub casts: BTreeMap<String, String>,
     /// strftime format for text → date/datetime, e.g. "%d/%m/%Y".
@@ -474,38 +612,43 @@ pub struct CastColumnsRequest {
     /// Fail (changing nothing) if any value cannot be converted; default false turns such values into missing and reports them.
     #[serde(default)]
     pub strict: Option<bool>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct FilterRowsRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// SQL boolean expression of the rows to KEEP, e.g. "price > 10 AND region IN ('EU','US')". Quote names with spaces: "\"Unit Price\" > 5".
     pub condition: String,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
+/// A sort key: a column name (ascending), or {"column", "descending"}.
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct SortKeyWire {
-    pub column: String,
-    #[serde(default)]
-    pub descending: bool,
+#[serde(untagged)]
+pub enum SortKeyWire {
+    Name(String),
+    Key {
+        column: String,
+        #[serde(default)]
+        descending: bool,
+    },
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SortRowsRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
-    /// Sort keys in order, e.g. [{"column": "date", "descending": true}].
+    #[serde(flatten)]
+    pub target: TableRef,
+    /// Sort keys in order, e.g. ["region", {"column": "date", "descending": true}].
     pub by: Vec<SortKeyWire>,
     /// Put missing values first (default last).
     #[serde(default)]
     pub nulls_first: Option<bool>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 /// What every mutating tool returns.
@@ -518,13 +661,14 @@ pub struct ChangeResponse {
     pub summary: String,
     /// The version the table is at now.
     pub version: u64,
+    /// False when there was nothing to change: no new version was made.
+    pub changed: bool,
     pub rows_before: u64,
     pub rows_after: u64,
     pub columns_before: u64,
     pub columns_after: u64,
-    /// Per-column details (counts, values used, failures).
+    /// Per-operation details (counts, values used, failures).
     pub details: Object,
-    pub can_undo: bool,
     /// True when a retried request had already been applied.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub already_applied: bool,
@@ -534,14 +678,13 @@ pub struct ChangeResponse {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct StepRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// How many steps (default 1).
     #[serde(default)]
     pub steps: Option<usize>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -555,15 +698,19 @@ pub struct StepResponse {
     pub columns: u64,
     pub undo_steps: usize,
     pub redo_steps: usize,
+    /// Steps asked for (more than moved when the history ran out).
+    pub requested: usize,
+    /// True when a retried request had already been applied.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub already_applied: bool,
+    #[serde(skip)]
+    pub undo: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct HistoryRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// Latest operations to list (default 30).
     #[serde(default)]
     pub limit: Option<usize>,
@@ -584,6 +731,8 @@ pub struct HistoryItem {
     pub columns_before: Option<u64>,
     pub rows_after: u64,
     pub columns_after: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -614,6 +763,9 @@ pub struct QueryRequest {
     /// Store the full result as a new table with this name.
     #[serde(default)]
     pub save_as: Option<String>,
+    /// With save_as, an idempotency key: a retry with the same id does not create a second table.
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -637,11 +789,8 @@ pub enum ExportFormat {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ExportRequest {
-    /// The session id.
-    pub session_id: String,
-    /// The table name.
-    #[serde(alias = "table_name")]
-    pub table: String,
+    #[serde(flatten)]
+    pub target: TableRef,
     /// Where to write.
     pub path: String,
     /// csv, tsv, parquet, json, ndjson (default: from the file extension).
@@ -661,4 +810,23 @@ pub struct ExportResponse {
     pub rows: u64,
     pub columns: u64,
     pub bytes: u64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HealthResponse {
+    /// ok, or degraded (store unreachable, or running on a fallback store).
+    pub status: String,
+    pub version: String,
+    pub transport: String,
+    pub storage: String,
+    /// Whether the store answered, and how fast.
+    pub store_reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_round_trip_ms: Option<f64>,
+    /// Live sessions of the caller (up to 1,000 counted).
+    pub sessions: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }

@@ -1,12 +1,15 @@
-//! Cleaning and transforming tools: each builds an [`Operation`] and runs it
-//! through [`DataFrameServer::mutate`] (compare-and-set with retries).
+//! Cleaning and transforming tools: each turns its request into an
+//! [`Operation`] and runs it through [`DataFrameServer::mutate`].
 
-use dfmcp_ops::{FillStrategy, How, Keep, Operation, SortKey};
-use rmcp::handler::server::tool::schema_for_output;
+use dfmcp_ops::{FillStrategy, How, Keep, Operation, OpsError, SortKey};
+use dfmcp_storage::{Edit, OpRecord, StoreError, UpdateError, Updated};
+use rmcp::handler::server::tool::{Extension, schema_for_output};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
 
+use crate::caller::Caller;
+use crate::error::ToolError;
 use crate::server::DataFrameServer;
 use crate::wire::*;
 
@@ -27,6 +30,18 @@ impl From<Strategy> for FillStrategy {
     }
 }
 
+impl From<SortKeyWire> for SortKey {
+    fn from(key: SortKeyWire) -> Self {
+        match key {
+            SortKeyWire::Name(column) => SortKey {
+                column,
+                descending: false,
+            },
+            SortKeyWire::Key { column, descending } => SortKey { column, descending },
+        }
+    }
+}
+
 #[tool_router(router = clean_tools, vis = "pub(crate)")]
 impl DataFrameServer {
     #[tool(
@@ -37,14 +52,16 @@ impl DataFrameServer {
     async fn fill_missing(
         &self,
         Parameters(req): Parameters<FillMissingRequest>,
-    ) -> CallToolResult {
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
         let op = Operation::FillMissing {
             columns: req.columns,
             strategy: req.strategy.into(),
             value: req.value.map(|cell| cell.0),
             limit: req.limit,
         };
-        self.mutate(req.session_id, req.table, op).await
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
     }
 
     #[tool(
@@ -55,7 +72,8 @@ impl DataFrameServer {
     async fn drop_missing(
         &self,
         Parameters(req): Parameters<DropMissingRequest>,
-    ) -> CallToolResult {
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
         let how = match req.how.unwrap_or_default() {
             HowWire::Any => How::Any,
             HowWire::All => How::All,
@@ -64,7 +82,8 @@ impl DataFrameServer {
             how,
             subset: req.subset,
         };
-        self.mutate(req.session_id, req.table, op).await
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
     }
 
     #[tool(
@@ -75,7 +94,8 @@ impl DataFrameServer {
     async fn drop_duplicates(
         &self,
         Parameters(req): Parameters<DropDuplicatesRequest>,
-    ) -> CallToolResult {
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
         let keep = match req.keep.unwrap_or_default() {
             KeepWire::First => Keep::First,
             KeepWire::Last => Keep::Last,
@@ -85,7 +105,8 @@ impl DataFrameServer {
             subset: req.subset,
             keep,
         };
-        self.mutate(req.session_id, req.table, op).await
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
     }
 
     #[tool(
@@ -96,14 +117,16 @@ impl DataFrameServer {
     async fn mark_intentional_missing(
         &self,
         Parameters(req): Parameters<MarkMissingRequest>,
-    ) -> CallToolResult {
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
         let op = Operation::MarkIntentionalMissing {
             columns: req.columns,
             condition: req.condition,
             clear: req.clear.unwrap_or(false),
             reason: req.reason,
         };
-        self.mutate(req.session_id, req.table, op).await
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
     }
 
     #[tool(
@@ -114,11 +137,13 @@ impl DataFrameServer {
     async fn rename_columns(
         &self,
         Parameters(req): Parameters<RenameColumnsRequest>,
-    ) -> CallToolResult {
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
         let op = Operation::RenameColumns {
             mapping: req.mapping,
         };
-        self.mutate(req.session_id, req.table, op).await
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
     }
 
     #[tool(
@@ -129,11 +154,13 @@ impl DataFrameServer {
     async fn drop_columns(
         &self,
         Parameters(req): Parameters<DropColumnsRequest>,
-    ) -> CallToolResult {
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
         let op = Operation::DropColumns {
             columns: req.columns,
         };
-        self.mutate(req.session_id, req.table, op).await
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
     }
 
     #[tool(
@@ -144,13 +171,15 @@ impl DataFrameServer {
     async fn cast_columns(
         &self,
         Parameters(req): Parameters<CastColumnsRequest>,
-    ) -> CallToolResult {
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
         let op = Operation::CastColumns {
             casts: req.casts,
             format: req.format,
             strict: req.strict.unwrap_or(false),
         };
-        self.mutate(req.session_id, req.table, op).await
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
     }
 
     #[tool(
@@ -158,11 +187,16 @@ impl DataFrameServer {
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<ChangeResponse>()
     )]
-    async fn filter_rows(&self, Parameters(req): Parameters<FilterRowsRequest>) -> CallToolResult {
+    async fn filter_rows(
+        &self,
+        Parameters(req): Parameters<FilterRowsRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
         let op = Operation::FilterRows {
             condition: req.condition,
         };
-        self.mutate(req.session_id, req.table, op).await
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
     }
 
     #[tool(
@@ -170,19 +204,123 @@ impl DataFrameServer {
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<ChangeResponse>()
     )]
-    async fn sort_rows(&self, Parameters(req): Parameters<SortRowsRequest>) -> CallToolResult {
-        let by = req
-            .by
-            .into_iter()
-            .map(|k| SortKey {
-                column: k.column,
-                descending: k.descending,
-            })
-            .collect();
+    async fn sort_rows(
+        &self,
+        Parameters(req): Parameters<SortRowsRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
         let op = Operation::SortRows {
-            by,
+            by: req.by.into_iter().map(SortKey::from).collect(),
             nulls_first: req.nulls_first.unwrap_or(false),
         };
-        self.mutate(req.session_id, req.table, op).await
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
+    }
+}
+
+/// What applying an operation to the loaded version gave, besides the edit.
+struct Outcome {
+    summary: String,
+    details: serde_json::Value,
+    rows_before: u64,
+    cols_before: u64,
+}
+
+impl DataFrameServer {
+    /// Runs a mutating operation on a table: compare-and-set, retried on a
+    /// lost race unless the caller pinned a version; a retried request id is
+    /// recognised and reported, not applied again.
+    pub(crate) async fn mutate(
+        &self,
+        caller: &Caller,
+        target: &TableRef,
+        write: &WriteOpts,
+        op: Operation,
+    ) -> Result<ChangeResponse, ToolError> {
+        let session = caller.stored(&target.session_id)?;
+        let intent = self.intent(caller, write)?;
+        let job_op = op.clone();
+        let updated = self
+            .store()
+            .update(&session, &target.table, &intent, move |loaded| {
+                let applied = job_op.apply(&loaded.df, &loaded.meta)?;
+                let edit = Edit {
+                    df: applied.df,
+                    meta: applied.meta,
+                    op: OpRecord::new(job_op.action(), job_op.params(), applied.summary.clone()),
+                };
+                let outcome = Outcome {
+                    summary: applied.summary,
+                    details: applied.details,
+                    rows_before: loaded.state.head.rows,
+                    cols_before: loaded.state.head.cols,
+                };
+                Ok::<_, OpsError>((edit, outcome))
+            })
+            .await
+            .map_err(|e| match e {
+                UpdateError::Apply(e) => ToolError::from(e),
+                UpdateError::Store(e) => ToolError::from(e),
+            })?;
+        let response =
+            |version: u64, rows: u64, cols: u64, changed: bool, o: Outcome| ChangeResponse {
+                session_id: target.session_id.clone(),
+                table: target.table.clone(),
+                action: op.action().to_string(),
+                summary: o.summary,
+                version,
+                changed,
+                rows_before: o.rows_before,
+                rows_after: rows,
+                columns_before: o.cols_before,
+                columns_after: cols,
+                details: object(o.details),
+                already_applied: false,
+            };
+        Ok(match updated {
+            Updated::Applied { committed, output } => response(
+                committed.version,
+                committed.rows,
+                committed.cols,
+                true,
+                output,
+            ),
+            Updated::Unchanged { version, output } => {
+                let (rows, cols) = (output.rows_before, output.cols_before);
+                response(version, rows, cols, false, output)
+            }
+            Updated::AlreadyApplied { version, record } => {
+                if let Some(record) = &record
+                    && (record.action != op.action() || record.params != op.params())
+                {
+                    return Err(StoreError::RequestIdReused {
+                        request_id: write.request_id.clone().unwrap_or_default(),
+                        previous: format!("{}: {}", record.action, record.summary),
+                    }
+                    .into());
+                }
+                let (state_rows, state_cols) = match &record {
+                    Some(r) => (r.rows_after, r.cols_after),
+                    None => (0, 0),
+                };
+                ChangeResponse {
+                    session_id: target.session_id.clone(),
+                    table: target.table.clone(),
+                    action: op.action().to_string(),
+                    summary: record
+                        .as_ref()
+                        .map(|r| r.summary.clone())
+                        .unwrap_or_else(|| "the change was made earlier".into()),
+                    version,
+                    changed: true,
+                    rows_before: record.as_ref().and_then(|r| r.rows_before).unwrap_or(0),
+                    rows_after: state_rows,
+                    columns_before: record.as_ref().and_then(|r| r.cols_before).unwrap_or(0),
+                    columns_after: state_cols,
+                    details: Object::new(),
+                    already_applied: true,
+                }
+            }
+        })
     }
 }

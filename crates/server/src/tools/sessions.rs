@@ -1,38 +1,60 @@
-//! Sessions and tables: load, inspect files, list, rename, drop, delete.
+//! Sessions and tables: load, inspect files, list, rename, drop, delete, and
+//! the server's health.
 
 use std::collections::HashSet;
+use std::time::Instant;
 
 use dfmcp_ingest::{LoadOptions, naming};
-use dfmcp_storage::{Edit, OpRecord, StoreError, TableMeta};
-use rmcp::handler::server::tool::schema_for_output;
+use dfmcp_storage::{Edit, Intent, OpRecord, StoreError, TableMeta};
+use rmcp::handler::server::tool::{Extension, schema_for_output};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
 use serde_json::json;
 
 use super::{check_table_name, column_list};
-use crate::render::{fail, ok, table, thousands, time};
-use crate::server::DataFrameServer;
+use crate::caller::Caller;
+use crate::error::ToolError;
+use crate::render::{thousands, time};
+use crate::server::{DataFrameServer, check_request_id};
 use crate::wire::*;
 
-fn parse_delimiter(raw: Option<&str>) -> Result<Option<char>, String> {
+/// Sessions listed at most (the rest are counted).
+const SESSION_LISTING: usize = 100;
+/// Sessions counted at most.
+const SESSION_COUNT: usize = 1000;
+
+fn parse_delimiter(raw: Option<&str>) -> Result<Option<char>, ToolError> {
     let Some(raw) = raw else { return Ok(None) };
     let d = match raw {
         "\\t" | "\t" | "tab" | "TAB" => '\t',
-        s if s.chars().count() == 1 => s.chars().next().unwrap_or(','),
         "comma" => ',',
         "semicolon" => ';',
         "pipe" => '|',
+        s if s.chars().count() == 1 => s.chars().next().unwrap_or(','),
         other => {
-            return Err(format!(
+            return Err(ToolError::invalid(format!(
                 "delimiter must be one character (or \\t), got '{other}'"
-            ));
+            )));
         }
     };
     if !d.is_ascii() {
-        return Err(format!("delimiter must be an ASCII character, got '{d}'"));
+        return Err(ToolError::invalid(format!(
+            "delimiter must be an ASCII character, got '{d}'"
+        )));
     }
     Ok(Some(d))
+}
+
+/// A session id derived from a request id, so that a retried load without
+/// session_id lands in the session its first attempt created.
+fn session_for_request(request_id: &str) -> String {
+    let hash = blake3::hash(format!("session:{request_id}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash.as_bytes()[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
 #[tool_router(router = session_tools, vis = "pub(crate)")]
@@ -45,41 +67,208 @@ impl DataFrameServer {
     async fn initialize_data_table(
         &self,
         Parameters(req): Parameters<InitializeRequest>,
-    ) -> CallToolResult {
-        match (&req.file_path, &req.source_session_id) {
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        if let Some(name) = &req.table_name {
+            check_table_name(name)?;
+        }
+        let loaded = match (&req.file_path, &req.source_session_id) {
             (Some(_), Some(_)) => {
-                return fail(
+                return Err(ToolError::invalid(
                     "give either file_path (load a file) or source_session_id (copy tables), not both",
-                );
+                ));
             }
             (None, None) => {
-                return fail(
+                return Err(ToolError::invalid(
                     "give file_path: the path of a file to load (or source_session_id to copy tables from another session)",
-                );
+                ));
             }
-            _ => {}
-        }
-        if let Some(name) = &req.table_name
-            && let Err(e) = check_table_name(name)
-        {
-            return fail(e);
-        }
-        if req.source_session_id.is_some() {
-            return self.copy_tables(req).await;
-        }
-        let file_path = req.file_path.clone().unwrap_or_default();
-        let path = match self.state.paths.check_read(&file_path) {
-            Ok(p) => p,
-            Err(e) => return fail(e.0),
+            (Some(_), None) => self.load_file(&caller, req).await?,
+            (None, Some(_)) => self.copy_tables(&caller, req).await?,
         };
-        let delimiter = match parse_delimiter(req.delimiter.as_deref()) {
-            Ok(d) => d,
-            Err(e) => return fail(e),
+        Ok(self.reply(&loaded))
+    }
+
+    #[tool(
+        description = "Look at a file without loading it: format (by content), size, text encoding, delimiter, header, decimal-comma columns and sample rows; for workbooks every sheet with its size, header row and columns. Use before loading a large or unusual file.",
+        annotations(read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<InspectFileResponse>()
+    )]
+    async fn inspect_file(
+        &self,
+        Parameters(req): Parameters<InspectFileRequest>,
+    ) -> Result<CallToolResult, ToolError> {
+        let inspection = self.inspect(req).await?;
+        Ok(self.reply(&inspection))
+    }
+
+    #[tool(
+        description = "List your live sessions (most recently used first) with their expiry.",
+        annotations(read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<ListSessionsResponse>()
+    )]
+    async fn list_sessions(
+        &self,
+        Parameters(_): Parameters<Empty>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let sessions = self.sessions(&caller).await?;
+        Ok(self.reply(&sessions))
+    }
+
+    #[tool(
+        description = "List the tables of a session with their size, version and undo/redo depth.",
+        annotations(read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<ListTablesResponse>()
+    )]
+    async fn list_tables(
+        &self,
+        Parameters(req): Parameters<SessionRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let tables = self.tables(&caller, req).await?;
+        Ok(self.reply(&tables))
+    }
+
+    #[tool(
+        description = "Rename a table; its history and undo steps go with it.",
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
+        output_schema = schema_for_output::<DoneResponse>()
+    )]
+    async fn rename_table(
+        &self,
+        Parameters(req): Parameters<RenameTableRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let new_name = check_table_name(&req.new_name)?;
+        let session = caller.stored(&req.target.session_id)?;
+        let intent = self.intent(&caller, &req.write)?;
+        self.store()
+            .rename_table(&session, &req.target.table, &new_name, &intent)
+            .await?;
+        Ok(self.reply(&DoneResponse {
+            message: format!("Renamed table `{}` to `{new_name}`.", req.target.table),
+            session_id: req.target.session_id,
+        }))
+    }
+
+    #[tool(
+        description = "Drop a table and its history from the session. This cannot be undone.",
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<DoneResponse>()
+    )]
+    async fn drop_table(
+        &self,
+        Parameters(req): Parameters<TableRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let session = caller.stored(&req.target.session_id)?;
+        let intent = self.intent(&caller, &req.write)?;
+        self.store()
+            .drop_table(&session, &req.target.table, &intent)
+            .await?;
+        Ok(self.reply(&DoneResponse {
+            message: format!("Dropped table `{}` and its history.", req.target.table),
+            session_id: req.target.session_id,
+        }))
+    }
+
+    #[tool(
+        description = "Delete a session with all its tables and histories. This cannot be undone.",
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<DoneResponse>()
+    )]
+    async fn delete_session(
+        &self,
+        Parameters(req): Parameters<SessionRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let session = caller.stored(&req.session_id)?;
+        self.store().delete_session(&session).await?;
+        Ok(self.reply(&DoneResponse {
+            message: format!("Deleted session `{}`.", req.session_id),
+            session_id: req.session_id,
+        }))
+    }
+
+    #[tool(
+        description = "The server's health: version, transport, storage and whether it answers (with its round-trip time), and how many sessions you have.",
+        annotations(read_only_hint = true, open_world_hint = false),
+        output_schema = schema_for_output::<HealthResponse>()
+    )]
+    async fn health(
+        &self,
+        Parameters(_): Parameters<Empty>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let health = self.check_health(&caller).await;
+        Ok(self.reply(&health))
+    }
+}
+
+impl DataFrameServer {
+    /// The health facts the `health` tool (and `/readyz` over HTTP) report.
+    pub async fn check_health(&self, caller: &Caller) -> HealthResponse {
+        let started = Instant::now();
+        let listed = self
+            .store()
+            .list_sessions(&caller.namespace, SESSION_COUNT)
+            .await;
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        let (reachable, sessions, error) = match listed {
+            Ok(s) => (true, s.len(), None),
+            Err(e) => (false, 0, Some(ToolError::from(e).to_string())),
         };
+        let degraded = !reachable || self.state.fallback.is_some();
+        HealthResponse {
+            status: if degraded { "degraded" } else { "ok" }.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            transport: self.state.transport.into(),
+            storage: self.state.storage.clone(),
+            store_reachable: reachable,
+            store_round_trip_ms: reachable.then_some((elapsed * 10.0).round() / 10.0),
+            sessions,
+            warning: self.state.fallback.clone(),
+            error,
+        }
+    }
+
+    /// The session to load into: the given one (created when new), the one a
+    /// request id leads to, or a fresh one. Returns its stored id and whether
+    /// it was created.
+    async fn target_session(
+        &self,
+        caller: &Caller,
+        id: Option<&str>,
+        request_id: Option<&str>,
+    ) -> Result<(String, bool), ToolError> {
+        let id = match (id, request_id) {
+            (Some(id), _) => caller.stored(id)?,
+            (None, Some(request)) => caller.stored_unchecked(&session_for_request(request)),
+            (None, None) => caller.stored_unchecked(&dfmcp_storage::new_session_id()),
+        };
+        let (meta, created) = self.store().open_session(&id, true).await?;
+        Ok((meta.id, created))
+    }
+
+    async fn load_file(
+        &self,
+        caller: &Caller,
+        req: InitializeRequest,
+    ) -> Result<InitializeResponse, ToolError> {
+        let request_id = req
+            .request_id
+            .as_deref()
+            .map(check_request_id)
+            .transpose()?;
+        let opened = self
+            .state
+            .paths
+            .open_read(req.file_path.as_deref().unwrap_or_default())?;
         let options = LoadOptions {
             table_name: req.table_name.clone(),
             sheets: req.sheets.clone(),
-            delimiter,
+            delimiter: parse_delimiter(req.delimiter.as_deref())?,
             encoding: req.encoding.clone(),
             has_header: req.has_header,
             skip_rows: req.skip_rows.unwrap_or(0),
@@ -87,63 +276,100 @@ impl DataFrameServer {
             null_values: req.null_values.clone(),
             decimal_comma: req.decimal_comma.unwrap_or(false),
         };
-        let limits = self.state.limits;
-        let load_path = path.clone();
-        let loaded = match self
+        let limits = self.state.ingest;
+        let (session, created) = self
+            .target_session(caller, req.session_id.as_deref(), request_id)
+            .await?;
+        let source = opened.source.clone();
+        let loaded = self
             .store()
-            .blocking(move || dfmcp_ingest::load(&load_path, &options, &limits))
-            .await
-        {
-            Ok(Ok(result)) => result,
-            Ok(Err(e)) => return fail(e.to_string()),
-            Err(e) => return fail(e.to_string()),
-        };
-
-        // The session: the given one (created if new) or a fresh one.
-        let (session_id, created) = match self.target_session(req.session_id.as_deref()).await {
-            Ok(found) => found,
-            Err(text) => return fail(text),
-        };
-        let mut taken: HashSet<String> = match self.store().list_tables(&session_id).await {
-            Ok(tables) => tables.into_iter().map(|t| t.name).collect(),
-            Err(e) => return fail(self.explain(e).await),
-        };
-        let single = loaded.tables.len() == 1;
-        let mut tables = Vec::new();
-        let mut problems: Vec<ProblemInfo> = loaded
-            .problems
-            .iter()
-            .map(|p| ProblemInfo {
-                source: p.source.clone(),
-                message: p.message.clone(),
+            .compute(&session, move |_| {
+                // The opened file stays open (and so readable through its
+                // descriptor) until the load is done.
+                let _file = opened;
+                dfmcp_ingest::load(&source, &options, &limits)
+            })
+            .await??;
+        let op_ids: Vec<String> = (0..loaded.tables.len())
+            .map(|i| match request_id {
+                Some(r) => format!("r:{r}/{i}"),
+                None => format!("{}/{i}", dfmcp_storage::new_uid()),
             })
             .collect();
-        let file_name = path
+        let done = self.store().tables_with_ops(&session, &op_ids).await?;
+        let mut taken: HashSet<String> = self
+            .store()
+            .list_tables(&session)
+            .await?
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        let single = loaded.tables.len() == 1;
+        let file_name = loaded
+            .path
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
             .unwrap_or_default();
-        for t in loaded.tables {
+        let mut response = InitializeResponse {
+            session_id: caller.shown(&session).to_string(),
+            created_session: created,
+            tables: Vec::new(),
+            problems: loaded
+                .problems
+                .iter()
+                .map(|p| ProblemInfo {
+                    source: p.source.clone(),
+                    message: p.message.clone(),
+                })
+                .collect(),
+            notes: loaded.notes.clone(),
+            already_applied: false,
+            file_name: file_name.clone(),
+            format: loaded.format.name().to_string(),
+        };
+        for (t, op_id) in loaded.tables.into_iter().zip(op_ids) {
+            let (df, renamed) = dfmcp_ops::columns::quarantine(t.df);
+            let mut notes = t.notes.clone();
+            for (old, new) in renamed {
+                notes.push(format!(
+                    "column '{old}' was renamed to '{new}': names starting with '{}' are reserved",
+                    dfmcp_ops::columns::MARK_PREFIX
+                ));
+            }
+            let rows = df.height() as u64;
+            let width = df.width();
+            let schema = column_list(&df, 40);
+            if let Some(existing) = done.get(&op_id) {
+                response.already_applied = true;
+                response.tables.push(LoadedTableInfo {
+                    table: existing.name.clone(),
+                    source: t.source,
+                    rows: existing.rows,
+                    columns: existing.cols as usize,
+                    schema,
+                    notes,
+                });
+                continue;
+            }
             let explicit = single && req.table_name.is_some();
             if explicit && taken.contains(&t.name) {
-                problems.push(ProblemInfo {
+                response.problems.push(ProblemInfo {
                     source: t.source.clone(),
                     message: format!(
-                        "table '{}' already exists in session {session_id}; choose another table_name, or drop_table it first",
-                        t.name
+                        "table '{}' already exists in session {}; choose another table_name, or drop_table it first",
+                        t.name,
+                        caller.shown(&session)
                     ),
                 });
                 continue;
             }
             let name = naming::unique_name(&t.name, &mut taken);
-            let mut notes = t.notes.clone();
             if name != t.name {
                 notes.push(format!(
                     "named '{name}' because '{}' already exists in the session",
                     t.name
                 ));
             }
-            let rows = t.df.height() as u64;
-            let width = t.df.width();
             let summary = format!(
                 "Loaded {} rows × {width} columns from {file_name}{}",
                 thousands(rows),
@@ -154,7 +380,7 @@ impl DataFrameServer {
                 }
             );
             let mut params = json!({
-                "file_path": path.display().to_string(),
+                "file_path": loaded.path.display().to_string(),
                 "source": t.source,
                 "format": loaded.format,
                 "sheets": req.sheets,
@@ -170,14 +396,18 @@ impl DataFrameServer {
             if let Some(map) = params.as_object_mut() {
                 map.retain(|_, v| !v.is_null());
             }
-            let schema = column_list(&t.df, 40);
             let edit = Edit {
-                df: t.df,
+                df,
                 meta: TableMeta::new(),
                 op: OpRecord::new("initialize_data_table", params, summary),
             };
-            match self.store().create_table(&session_id, &name, edit).await {
-                Ok(_) => tables.push(LoadedTableInfo {
+            let intent = Intent::with_op_id(op_id).by(caller.actor.clone());
+            match self
+                .store()
+                .create_table(&session, &name, edit, &intent)
+                .await
+            {
+                Ok(_) => response.tables.push(LoadedTableInfo {
                     table: name,
                     source: t.source,
                     rows,
@@ -185,22 +415,25 @@ impl DataFrameServer {
                     schema,
                     notes,
                 }),
-                Err(e) => problems.push(ProblemInfo {
+                Err(e) => response.problems.push(ProblemInfo {
                     source: t.source,
-                    message: self.explain(e).await,
+                    message: ToolError::from(e).to_string(),
                 }),
             }
         }
-        if tables.is_empty() {
-            let why: Vec<String> = problems
+        if response.tables.is_empty() {
+            let why: Vec<String> = response
+                .problems
                 .iter()
                 .map(|p| format!("{}: {}", p.source, p.message))
                 .collect();
-            return fail(format!("nothing was loaded. {}", why.join("; ")));
+            return Err(ToolError::invalid(format!(
+                "nothing was loaded. {}",
+                why.join("; ")
+            )));
         }
-        let mut notes = loaded.notes.clone();
         if let Some(text) = &loaded.text {
-            notes.push(format!(
+            response.notes.push(format!(
                 "read as {} text, delimiter '{}', {}",
                 text.encoding,
                 text.delimiter,
@@ -211,379 +444,32 @@ impl DataFrameServer {
                 }
             ));
         }
-        let mut text = format!(
-            "Session `{session_id}`{}: loaded {} table{} from {file_name} ({}).\n",
-            if created { " (new)" } else { "" },
-            tables.len(),
-            if tables.len() == 1 { "" } else { "s" },
-            loaded.format.name()
-        );
-        for t in &tables {
-            let cols: Vec<String> = t
-                .schema
-                .iter()
-                .take(12)
-                .map(|c| format!("{} ({})", c.name, c.dtype))
-                .collect();
-            text.push_str(&format!(
-                "- `{}`: {} rows × {} columns: {}{}\n",
-                t.table,
-                thousands(t.rows),
-                t.columns,
-                cols.join(", "),
-                if t.columns > 12 { ", …" } else { "" }
-            ));
-            for n in &t.notes {
-                text.push_str(&format!("  - note: {n}\n"));
-            }
-        }
-        for n in &notes {
-            text.push_str(&format!("Note: {n}\n"));
-        }
-        for p in &problems {
-            text.push_str(&format!("Problem with {}: {}\n", p.source, p.message));
-        }
-        text.push_str(&format!(
-            "Next: get_table_summary or preview_rows with session_id \"{session_id}\" and table \"{}\".",
-            tables[0].table
-        ));
-        let response = InitializeResponse {
-            session_id,
-            created_session: created,
-            tables,
-            problems,
-            notes,
-        };
-        ok(text, &response, self.max_chars())
+        Ok(response)
     }
 
-    #[tool(
-        description = "Look at a file without loading it: format (by content), size, text encoding, delimiter, header, decimal-comma columns and sample rows; for workbooks every sheet with its size, header row and columns. Use before loading a large or unusual file.",
-        annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<InspectFileResponse>()
-    )]
-    async fn inspect_file(
+    async fn copy_tables(
         &self,
-        Parameters(req): Parameters<InspectFileRequest>,
-    ) -> CallToolResult {
-        let path = match self.state.paths.check_read(&req.file_path) {
-            Ok(p) => p,
-            Err(e) => return fail(e.0),
-        };
-        let delimiter = match parse_delimiter(req.delimiter.as_deref()) {
-            Ok(d) => d,
-            Err(e) => return fail(e),
-        };
-        let options = LoadOptions {
-            delimiter,
-            encoding: req.encoding,
-            has_header: req.has_header,
-            skip_rows: req.skip_rows.unwrap_or(0),
-            ..LoadOptions::default()
-        };
-        let limits = self.state.limits;
-        let mut inspection = match self
-            .store()
-            .blocking(move || dfmcp_ingest::inspect(&path, &options, &limits))
-            .await
-        {
-            Ok(Ok(i)) => i,
-            Ok(Err(e)) => return fail(e.to_string()),
-            Err(e) => return fail(e.to_string()),
-        };
-        // Bound what wide files show.
-        const MAX_COLS: usize = 40;
-        let mut text = format!(
-            "{}: {} ({}).\n",
-            inspection.path.display(),
-            inspection.format_name,
-            dfmcp_ingest::human_bytes(inspection.size_bytes)
-        );
-        if let Some(t) = inspection.text.as_mut() {
-            let wide = t.columns.len() > MAX_COLS;
-            t.columns.truncate(MAX_COLS);
-            for row in &mut t.sample_rows {
-                row.truncate(MAX_COLS);
-                for cell in row.iter_mut() {
-                    *cell = dfmcp_ops::values::cut(cell, 60);
-                }
-            }
-            text.push_str(&format!(
-                "Encoding {}, delimiter '{}', {}; about {} data rows.\n",
-                t.encoding,
-                t.delimiter,
-                if t.has_header {
-                    "header row found"
-                } else {
-                    "no header row"
-                },
-                thousands(t.estimated_rows)
-            ));
-            let headers = t.columns.clone();
-            let rows: Vec<Vec<serde_json::Value>> = t
-                .sample_rows
-                .iter()
-                .map(|r| {
-                    r.iter()
-                        .map(|c| serde_json::Value::String(c.clone()))
-                        .collect()
-                })
-                .collect();
-            if !headers.is_empty() {
-                text.push_str(&table(&headers, &rows));
-            }
-            if wide {
-                text.push_str(&format!("(only the first {MAX_COLS} columns shown)\n"));
-            }
-        }
-        for sheet in &mut inspection.sheets {
-            let wide = sheet.columns.len() > MAX_COLS;
-            sheet.columns.truncate(MAX_COLS);
-            for row in &mut sheet.sample_rows {
-                row.truncate(MAX_COLS);
-            }
-            match &sheet.problem {
-                Some(p) => text.push_str(&format!("- sheet '{}': {p}\n", sheet.name)),
-                None => text.push_str(&format!(
-                    "- sheet '{}': {} rows × {}{} columns{}: {}\n",
-                    sheet.name,
-                    thousands(sheet.rows as u64),
-                    sheet.columns.len(),
-                    if wide { "+" } else { "" },
-                    sheet
-                        .header_row
-                        .map(|r| format!(", header on row {r}"))
-                        .unwrap_or_default(),
-                    sheet.columns.join(", ")
-                )),
-            }
-        }
-        if let Some(rows) = inspection.rows {
-            text.push_str(&format!("{} rows.\n", thousands(rows as u64)));
-        }
-        inspection.schema.truncate(200);
-        if !inspection.schema.is_empty() {
-            let cols: Vec<String> = inspection
-                .schema
-                .iter()
-                .take(MAX_COLS)
-                .map(|(n, t)| format!("{n} ({t})"))
-                .collect();
-            text.push_str(&format!("Columns: {}\n", cols.join(", ")));
-        }
-        for n in &inspection.notes {
-            text.push_str(&format!("Note: {n}\n"));
-        }
-        let value = serde_json::to_value(&inspection).unwrap_or_default();
-        ok(
-            text,
-            &InspectFileResponse {
-                inspection: object(value),
-            },
-            self.max_chars(),
-        )
-    }
-
-    #[tool(
-        description = "List the live sessions (most recently used first) with their expiry.",
-        annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<ListSessionsResponse>()
-    )]
-    async fn list_sessions(&self, Parameters(_): Parameters<Empty>) -> CallToolResult {
-        let sessions = match self.store().list_sessions().await {
-            Ok(s) => s,
-            Err(e) => return fail(self.explain(e).await),
-        };
-        let total = sessions.len();
-        let shown: Vec<SessionInfo> = sessions
-            .iter()
-            .take(100)
-            .map(|s| SessionInfo {
-                session_id: s.id.clone(),
-                created: time(s.created_ms),
-                last_access: time(s.last_access_ms),
-                expires: time(s.expires_ms()),
-            })
-            .collect();
-        let mut text = format!(
-            "{total} live session{} ({}).\n",
-            if total == 1 { "" } else { "s" },
-            self.state.storage
-        );
-        for s in &shown {
-            text.push_str(&format!(
-                "- `{}`: last used {}, expires {}\n",
-                s.session_id, s.last_access, s.expires
-            ));
-        }
-        if total > shown.len() {
-            text.push_str(&format!("(and {} more)\n", total - shown.len()));
-        }
-        ok(
-            text,
-            &ListSessionsResponse {
-                sessions: shown,
-                storage: self.state.storage.clone(),
-            },
-            self.max_chars(),
-        )
-    }
-
-    #[tool(
-        description = "List the tables of a session with their size, version and undo/redo depth.",
-        annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<ListTablesResponse>()
-    )]
-    async fn list_tables(&self, Parameters(req): Parameters<SessionRequest>) -> CallToolResult {
-        let tables = match self.store().list_tables(&req.session_id).await {
-            Ok(t) => t,
-            Err(e) => return fail(self.explain(e).await),
-        };
-        let listing: Vec<TableListing> = tables
-            .into_iter()
-            .map(|t| TableListing {
-                table: t.name,
-                rows: t.rows,
-                columns: t.cols,
-                version: t.version,
-                undo_steps: t.undo_depth,
-                redo_steps: t.redo_depth,
-                last_change: t.last_summary,
-            })
-            .collect();
-        let mut text = format!(
-            "Session `{}` has {} table(s).\n",
-            req.session_id,
-            listing.len()
-        );
-        for t in &listing {
-            text.push_str(&format!(
-                "- `{}`: {} rows × {} columns, version {} ({} undo / {} redo steps); last: {}\n",
-                t.table,
-                thousands(t.rows),
-                t.columns,
-                t.version,
-                t.undo_steps,
-                t.redo_steps,
-                t.last_change
-            ));
-        }
-        ok(
-            text,
-            &ListTablesResponse {
-                session_id: req.session_id,
-                tables: listing,
-            },
-            self.max_chars(),
-        )
-    }
-
-    #[tool(
-        description = "Rename a table; its history and undo steps go with it.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<DoneResponse>()
-    )]
-    async fn rename_table(
-        &self,
-        Parameters(req): Parameters<RenameTableRequest>,
-    ) -> CallToolResult {
-        let new_name = match check_table_name(&req.new_name) {
-            Ok(n) => n,
-            Err(e) => return fail(e),
-        };
-        match self
-            .store()
-            .rename_table(&req.session_id, &req.table, &new_name)
-            .await
-        {
-            Ok(()) => self.done(
-                req.session_id,
-                format!("Renamed table `{}` to `{new_name}`.", req.table),
-            ),
-            Err(e) => fail(self.explain(e).await),
-        }
-    }
-
-    #[tool(
-        description = "Drop a table and its history from the session. This cannot be undone.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<DoneResponse>()
-    )]
-    async fn drop_table(&self, Parameters(req): Parameters<TableRequest>) -> CallToolResult {
-        match self.store().drop_table(&req.session_id, &req.table).await {
-            Ok(()) => self.done(
-                req.session_id,
-                format!("Dropped table `{}` and its history.", req.table),
-            ),
-            Err(e) => fail(self.explain(e).await),
-        }
-    }
-
-    #[tool(
-        description = "Delete a session with all its tables and histories. This cannot be undone.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<DoneResponse>()
-    )]
-    async fn delete_session(&self, Parameters(req): Parameters<SessionRequest>) -> CallToolResult {
-        match self.store().delete_session(&req.session_id).await {
-            Ok(()) => {
-                let message = format!("Deleted session `{}`.", req.session_id);
-                self.done(req.session_id, message)
-            }
-            Err(e) => fail(self.explain(e).await),
-        }
-    }
-}
-
-impl DataFrameServer {
-    /// The result of a tool whose whole answer is one sentence.
-    fn done(&self, session_id: String, message: String) -> CallToolResult {
-        ok(
-            message.clone(),
-            &DoneResponse {
-                session_id,
-                message,
-            },
-            self.max_chars(),
-        )
-    }
-
-    /// The session to load into: the given one (created when new) or a
-    /// fresh one. Returns its id and whether it was created.
-    async fn target_session(&self, id: Option<&str>) -> Result<(String, bool), String> {
-        let Some(id) = id else {
-            return match self.store().create_session(None).await {
-                Ok(meta) => Ok((meta.id, true)),
-                Err(e) => Err(self.explain(e).await),
-            };
-        };
-        match self.store().session(id).await {
-            Ok(meta) => Ok((meta.id, false)),
-            Err(StoreError::SessionNotFound { .. }) => {
-                match self.store().open_session(id, true).await {
-                    Ok(meta) => Ok((meta.id, true)),
-                    Err(e) => Err(self.explain(e).await),
-                }
-            }
-            Err(e) => Err(self.explain(e).await),
-        }
-    }
-
-    async fn copy_tables(&self, req: InitializeRequest) -> CallToolResult {
-        let source = req.source_session_id.clone().unwrap_or_default();
-        let available = match self.store().list_tables(&source).await {
-            Ok(t) => t,
-            Err(e) => return fail(self.explain(e).await),
-        };
+        caller: &Caller,
+        req: InitializeRequest,
+    ) -> Result<InitializeResponse, ToolError> {
+        let source_shown = req.source_session_id.clone().unwrap_or_default();
+        let source = caller.stored(&source_shown)?;
+        let request_id = req
+            .request_id
+            .as_deref()
+            .map(check_request_id)
+            .transpose()?;
+        let available = self.store().list_tables(&source).await?;
         let wanted: Vec<String> = match &req.source_tables {
             Some(list) if !list.is_empty() => {
                 for name in list {
                     if !available.iter().any(|t| &t.name == name) {
-                        let names: Vec<&str> = available.iter().map(|t| t.name.as_str()).collect();
-                        return fail(format!(
-                            "table '{name}' not found in session {source}; tables: {}",
-                            names.join(", ")
-                        ));
+                        return Err(StoreError::TableNotFound {
+                            session: source.clone(),
+                            name: name.clone(),
+                            existing: available.iter().map(|t| t.name.clone()).collect(),
+                        }
+                        .into());
                     }
                 }
                 list.clone()
@@ -591,78 +477,217 @@ impl DataFrameServer {
             _ => available.iter().map(|t| t.name.clone()).collect(),
         };
         if wanted.is_empty() {
-            return fail(format!("session {source} has no tables to copy"));
+            return Err(ToolError::invalid(format!(
+                "session {source_shown} has no tables to copy"
+            )));
         }
-        let (session_id, created) = match self.target_session(req.session_id.as_deref()).await {
-            Ok(found) => found,
-            Err(text) => return fail(text),
+        let (session, created) = self
+            .target_session(caller, req.session_id.as_deref(), request_id)
+            .await?;
+        let op_ids: Vec<String> = (0..wanted.len())
+            .map(|i| match request_id {
+                Some(r) => format!("r:{r}/{i}"),
+                None => format!("{}/{i}", dfmcp_storage::new_uid()),
+            })
+            .collect();
+        let done = self.store().tables_with_ops(&session, &op_ids).await?;
+        let mut taken: HashSet<String> = self
+            .store()
+            .list_tables(&session)
+            .await?
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        let mut response = InitializeResponse {
+            session_id: caller.shown(&session).to_string(),
+            created_session: created,
+            tables: Vec::new(),
+            problems: Vec::new(),
+            notes: Vec::new(),
+            already_applied: false,
+            file_name: String::new(),
+            format: String::new(),
         };
-        let mut taken: HashSet<String> = match self.store().list_tables(&session_id).await {
-            Ok(t) => t.into_iter().map(|t| t.name).collect(),
-            Err(e) => return fail(self.explain(e).await),
-        };
-        let mut tables = Vec::new();
-        let mut problems = Vec::new();
-        for name in &wanted {
+        for (name, op_id) in wanted.iter().zip(op_ids) {
+            let from = format!("session {source_shown}, table {name}");
+            if let Some(existing) = done.get(&op_id) {
+                response.already_applied = true;
+                response.tables.push(LoadedTableInfo {
+                    table: existing.name.clone(),
+                    source: from,
+                    rows: existing.rows,
+                    columns: existing.cols as usize,
+                    schema: Vec::new(),
+                    notes: vec![],
+                });
+                continue;
+            }
             let target = match (&req.table_name, wanted.len()) {
                 (Some(n), 1) => n.clone(),
                 _ => name.clone(),
             };
             let target = naming::unique_name(&target, &mut taken);
+            let intent = Intent::with_op_id(op_id).by(caller.actor.clone());
             match self
                 .store()
-                .copy_table(&source, name, &session_id, &target)
+                .copy_table(&source, name, &session, &target, &intent)
                 .await
             {
                 Ok(c) => {
-                    let schema = match self.store().load(&session_id, &target).await {
+                    let schema = match self.store().load(&session, &target).await {
                         Ok(l) => column_list(&l.df, 40),
                         Err(_) => Vec::new(),
                     };
-                    tables.push(LoadedTableInfo {
+                    response.tables.push(LoadedTableInfo {
                         table: target,
-                        source: format!("session {source}, table {name}"),
+                        source: from,
                         rows: c.rows,
                         columns: c.cols as usize,
                         schema,
                         notes: vec![],
                     })
                 }
-                Err(e) => problems.push(ProblemInfo {
+                Err(e) => response.problems.push(ProblemInfo {
                     source: format!("table {name}"),
-                    message: self.explain(e).await,
+                    message: ToolError::from(e).to_string(),
                 }),
             }
         }
-        let mut text = format!(
-            "Session `{session_id}`{}: copied {} table(s) from session {source}.\n",
-            if created { " (new)" } else { "" },
-            tables.len()
-        );
-        for t in &tables {
-            text.push_str(&format!(
-                "- `{}`: {} rows × {} columns\n",
-                t.table,
-                thousands(t.rows),
-                t.columns
-            ));
+        if response.tables.is_empty() {
+            let why: Vec<String> = response
+                .problems
+                .iter()
+                .map(|p| format!("{}: {}", p.source, p.message))
+                .collect();
+            return Err(ToolError::invalid(format!(
+                "nothing was copied. {}",
+                why.join("; ")
+            )));
         }
-        for p in &problems {
-            text.push_str(&format!("Problem with {}: {}\n", p.source, p.message));
-        }
-        if tables.is_empty() {
-            return fail(text);
-        }
-        ok(
+        Ok(response)
+    }
+
+    async fn inspect(&self, req: InspectFileRequest) -> Result<InspectFileResponse, ToolError> {
+        let opened = self.state.paths.open_read(&req.file_path)?;
+        let options = LoadOptions {
+            delimiter: parse_delimiter(req.delimiter.as_deref())?,
+            encoding: req.encoding,
+            has_header: req.has_header,
+            skip_rows: req.skip_rows.unwrap_or(0),
+            ..LoadOptions::default()
+        };
+        let limits = self.state.ingest;
+        let source = opened.source.clone();
+        let inspection = self
+            .store()
+            .blocking(move || {
+                let _file = opened;
+                dfmcp_ingest::inspect(&source, &options, &limits)
+            })
+            .await??;
+        // Bound what wide files show.
+        const MAX_COLS: usize = 40;
+        let cut_rows = |rows: Vec<Vec<String>>| -> Vec<Vec<String>> {
+            rows.into_iter()
+                .map(|r| {
+                    r.into_iter()
+                        .take(MAX_COLS)
+                        .map(|c| dfmcp_ops::values::cut(&c, 60))
+                        .collect()
+                })
+                .collect()
+        };
+        let mut notes = inspection.notes;
+        let text = inspection.text.map(|t| {
+            if t.columns.len() > MAX_COLS {
+                notes.push(format!(
+                    "only the first {MAX_COLS} of {} columns are shown",
+                    t.columns.len()
+                ));
+            }
+            TextLayout {
+                encoding: t.encoding,
+                delimiter: t.delimiter,
+                has_header: t.has_header,
+                columns: t.columns.into_iter().take(MAX_COLS).collect(),
+                sample_rows: cut_rows(t.sample_rows),
+                ragged_lines: t.ragged_lines,
+                decimal_comma_columns: t.decimal_comma_columns,
+                estimated_rows: t.estimated_rows,
+            }
+        });
+        Ok(InspectFileResponse {
+            path: inspection.path.display().to_string(),
+            format: inspection.format_name.to_string(),
+            size_bytes: inspection.size_bytes,
             text,
-            &InitializeResponse {
-                session_id,
-                created_session: created,
-                tables,
-                problems,
-                notes: vec![],
-            },
-            self.max_chars(),
-        )
+            sheets: inspection
+                .sheets
+                .into_iter()
+                .map(|s| SheetLayout {
+                    name: s.name,
+                    rows: s.rows,
+                    columns: s.columns.into_iter().take(MAX_COLS).collect(),
+                    header_row: s.header_row,
+                    sample_rows: cut_rows(s.sample_rows),
+                    problem: s.problem,
+                })
+                .collect(),
+            rows: inspection.rows,
+            schema: inspection
+                .schema
+                .into_iter()
+                .take(200)
+                .map(|(name, dtype)| ColumnInfo { name, dtype })
+                .collect(),
+            notes,
+        })
+    }
+
+    async fn sessions(&self, caller: &Caller) -> Result<ListSessionsResponse, ToolError> {
+        let sessions = self
+            .store()
+            .list_sessions(&caller.namespace, SESSION_COUNT)
+            .await?;
+        let shown: Vec<SessionInfo> = sessions
+            .iter()
+            .take(SESSION_LISTING)
+            .map(|s| SessionInfo {
+                session_id: caller.shown_meta(s),
+                created: time(s.created_ms),
+                last_access: time(s.last_access_ms),
+                expires: time(s.expires_ms()),
+            })
+            .collect();
+        Ok(ListSessionsResponse {
+            omitted: sessions.len() - shown.len(),
+            sessions: shown,
+            storage: self.state.storage.clone(),
+            warning: self.state.fallback.clone(),
+        })
+    }
+
+    async fn tables(
+        &self,
+        caller: &Caller,
+        req: SessionRequest,
+    ) -> Result<ListTablesResponse, ToolError> {
+        let session = caller.stored(&req.session_id)?;
+        let tables = self.store().list_tables(&session).await?;
+        Ok(ListTablesResponse {
+            session_id: req.session_id,
+            tables: tables
+                .into_iter()
+                .map(|t| TableListing {
+                    table: t.name,
+                    rows: t.rows,
+                    columns: t.cols,
+                    version: t.version,
+                    undo_steps: t.undo_depth,
+                    redo_steps: t.redo_depth,
+                    last_change: t.last_summary,
+                })
+                .collect(),
+        })
     }
 }
