@@ -53,7 +53,7 @@ pub enum StoreError {
     VersionMismatch {
         name: String,
         expected: u64,
-        current: crate::model::VersionRef,
+        current: Box<crate::model::VersionRef>,
         /// The event that last moved the head, when the log has it.
         last_event: Option<Box<crate::model::LogRecord>>,
     },

@@ -271,9 +271,17 @@ impl Keys {
     }
 }
 
-/// Lua shared by the scripts below: refresh every key of a session (KEYS[1..6]
-/// and the per-table log lists named in KEYS[4]) to the session's TTL.
+/// Lua shared by the scripts below: whether the session (KEYS[1]) is live at
+/// `now` by its own clock (Redis also expires it, in real time; checking the
+/// stored times too makes expiry follow the store's clock on every backend),
+/// and refreshing every key of a session (KEYS[1..6] and the per-table log
+/// lists named in KEYS[4]) to the session's TTL.
 const REFRESH: &str = r#"
+local function alive(now)
+  local m = redis.call('HMGET', KEYS[1], 'last', 'ttl')
+  if not m[1] or not m[2] then return false end
+  return tonumber(m[1]) + tonumber(m[2]) > tonumber(now)
+end
 local function refresh(log_base)
   local ttl = redis.call('HGET', KEYS[1], 'ttl')
   for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], ttl) end
@@ -297,7 +305,7 @@ fn script(body: &str) -> Script {
 static CREATE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if alive(ARGV[1]) then return 0 end
 drop_all(ARGV[4])
 redis.call('HSET', KEYS[1], 'created', ARGV[1], 'last', ARGV[2], 'ttl', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
@@ -310,7 +318,7 @@ return 1
 static OPEN: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if not alive(ARGV[1]) then return false end
 redis.call('HSET', KEYS[1], 'last', ARGV[1])
 refresh(ARGV[3])
 local meta = redis.call('HMGET', KEYS[1], 'created', 'last', 'ttl')
@@ -322,11 +330,11 @@ return {meta, rev, redis.call('HGET', KEYS[3], ARGV[2])}
     )
 });
 
-// ARGV: log base
+// ARGV: log base, now
 static DELETE: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
-local existed = redis.call('EXISTS', KEYS[1])
+local existed = alive(ARGV[2]) and 1 or 0
 drop_all(ARGV[1])
 return existed
 "#,
@@ -339,7 +347,7 @@ return existed
 static CAS: LazyLock<Script> = LazyLock::new(|| {
     script(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '', ''} end
+if not alive(ARGV[1]) then return {-1, '', ''} end
 local base = ARGV[2]
 local n = tonumber(ARGV[3])
 local i = 4
@@ -386,29 +394,30 @@ return {1, '', ''}
     )
 });
 
+// ARGV: now
 static LIST_TABLES: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if not alive(ARGV[1]) then return false end
 return {redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
 "#,
     )
 });
 
-// ARGV: log key suffix (uid), limit
+// ARGV: limit, now
 static READ_LOG: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+if not alive(ARGV[2]) then return {} end
 return redis.call('LRANGE', KEYS[2], -tonumber(ARGV[1]), -1)
 "#,
     )
 });
 
 static PUT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if not alive(ARGV[1]) then return 0 end
 local ttl = redis.call('HGET', KEYS[1], 'ttl')
 for i = 2, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
@@ -422,10 +431,10 @@ return 1
 });
 
 static TOUCH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r#"
 local out = {}
-local live = redis.call('EXISTS', KEYS[1]) == 1
+local live = alive(ARGV[1])
 for i = 2, #ARGV do
   if live and redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then
     local t = tonumber(redis.call('HGET', KEYS[3], ARGV[i]) or '0')
@@ -440,19 +449,21 @@ return out
     )
 });
 
+// ARGV: now, then ids
 static GET: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
-return redis.call('HMGET', KEYS[2], unpack(ARGV))
+if not alive(ARGV[1]) then return {} end
+return redis.call('HMGET', KEYS[2], unpack(ARGV, 2))
 "#,
     )
 });
 
+// ARGV: now
 static LIST_BLOBS: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    script(
         r#"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+if not alive(ARGV[1]) then return {} end
 local t = redis.call('HGETALL', KEYS[3])
 local out = {}
 for i = 1, #t, 2 do
@@ -673,11 +684,11 @@ where
     }
 
     async fn delete_session(&self, session: &str, now_ms: i64) -> Result<bool> {
-        let _ = now_ms; // Redis expires sessions itself: an existing key is live.
         let keys = self.keys(session);
         let existed: i64 = DELETE
             .key(&keys.all()[..])
             .arg(&keys.log_base)
+            .arg(now_ms)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.err(e))?;
@@ -695,12 +706,13 @@ where
         Ok(Vec::new())
     }
 
-    async fn list_tables(&self, session: &str, _now_ms: i64) -> Result<Option<Vec<TableRecord>>> {
+    async fn list_tables(&self, session: &str, now_ms: i64) -> Result<Option<Vec<TableRecord>>> {
         let keys = self.keys(session);
         let reply: Option<(Value, Value)> = LIST_TABLES
             .key(&keys.meta)
             .key(&keys.revs)
             .key(&keys.tables)
+            .arg(now_ms)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.err(e))?;
@@ -775,7 +787,7 @@ where
         session: &str,
         table_uid: &str,
         limit: usize,
-        _now_ms: i64,
+        now_ms: i64,
     ) -> Result<Vec<Bytes>> {
         if limit == 0 {
             return Ok(Vec::new());
@@ -785,6 +797,7 @@ where
             .key(&keys.meta)
             .key(format!("{}{table_uid}", keys.log_base))
             .arg(limit)
+            .arg(now_ms)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.err(e))?;
@@ -849,7 +862,7 @@ where
         &self,
         session: &str,
         ids: &[String],
-        _now_ms: i64,
+        now_ms: i64,
     ) -> Result<Vec<Option<Blob>>> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -863,6 +876,7 @@ where
             let values: Vec<Option<Vec<u8>>> = GET
                 .key(&keys.meta)
                 .key(&keys.blobs)
+                .arg(now_ms)
                 .arg(batch)
                 .invoke_async(&mut self.conn.clone())
                 .await
@@ -880,12 +894,13 @@ where
         Ok(out)
     }
 
-    async fn list_blobs(&self, session: &str, _now_ms: i64) -> Result<Vec<BlobInfo>> {
+    async fn list_blobs(&self, session: &str, now_ms: i64) -> Result<Vec<BlobInfo>> {
         let keys = self.keys(session);
         let flat: Vec<Value> = LIST_BLOBS
             .key(&keys.meta)
             .key(&keys.blobs)
             .key(&keys.btime)
+            .arg(now_ms)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.err(e))?;

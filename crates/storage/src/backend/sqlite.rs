@@ -865,7 +865,17 @@ impl Backend for SqliteBackend {
                     for (_, file, _) in written {
                         let _ = fs::remove_file(dir.join(file));
                     }
-                    Err(e)
+                    // A delete of the session may have removed the directory
+                    // under the writes: then the session is what is gone.
+                    let mut conn = this.reader();
+                    let tx = deferred(&mut conn, "storing blobs")?;
+                    let same = live_session(&tx, &session, now_ms)?.is_some_and(|row| row.inc == inc);
+                    commit(tx, "storing blobs")?;
+                    if same {
+                        Err(e)
+                    } else {
+                        Err(StoreError::SessionNotFound { id: session })
+                    }
                 }
             }
         })

@@ -276,7 +276,7 @@ mod tests {
         }
         first.abort();
         let second = pool.run("b", job(running.clone(), peak.clone())).await;
-        assert_eq!(second.unwrap(), false);
+        assert!(!second.unwrap());
         assert_eq!(peak.load(Ordering::SeqCst), 1, "never two jobs at once");
     }
 

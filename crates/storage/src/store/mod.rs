@@ -100,6 +100,8 @@ impl Default for StoreConfig {
 const LOAD_ATTEMPTS: usize = 4;
 /// Most compare-and-set attempts of one update.
 const UPDATE_ATTEMPTS: u32 = 40;
+/// Attempts of a rename or drop whose table other writers keep changing.
+const HEAD_MOVE_ATTEMPTS: u32 = 10;
 /// Log records searched for an operation id.
 const OP_SEARCH: usize = 256;
 
@@ -471,7 +473,7 @@ impl Store {
         StoreError::VersionMismatch {
             name: state.name.clone(),
             expected,
-            current: state.head.clone(),
+            current: Box::new(state.head.clone()),
             last_event: self.last_event(session, &state.uid).await,
         }
     }
@@ -502,7 +504,8 @@ impl Store {
             at_ms: now,
             actor: intent.actor.clone(),
         };
-        self.publish_new_table(session, name, &head, &edit.op, intent)
+        let rev = self
+            .publish_new_table(session, name, &head, &edit.op, intent)
             .await?;
         self.frames.insert(
             session,
@@ -516,7 +519,7 @@ impl Store {
         );
         Ok(Committed {
             version: 1,
-            rev: 1,
+            rev,
             rows: head.rows,
             cols: head.cols,
             parts_written: stats.written,
@@ -526,7 +529,8 @@ impl Store {
     }
 
     /// Publishes the first version of a new table (its blobs already stored):
-    /// a compare-and-set that requires the name to be free.
+    /// a compare-and-set that requires the name to be free. Returns the
+    /// table's revision.
     async fn publish_new_table(
         &self,
         session: &str,
@@ -534,7 +538,7 @@ impl Store {
         head: &VersionRef,
         op: &OpRecord,
         intent: &Intent,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         let mut state = TableState {
             format: FORMAT_VERSION,
             uid: new_uid(),
@@ -549,11 +553,12 @@ impl Store {
         };
         versioning::remember(&mut state, &intent.op_id);
         let record = commit_record(head, None, Some(&intent.op_id), op, None);
+        let rev = first_rev();
         let request = CasRequest {
             changes: vec![TableChange {
                 name: name.into(),
                 expected_rev: None,
-                new: Some((1, encode_state(&state)?)),
+                new: Some((rev, encode_state(&state)?)),
             }],
             log: vec![self.log_append(&state, &record)],
             drop_logs: vec![],
@@ -563,7 +568,8 @@ impl Store {
             op_id: &intent.op_id,
         };
         match self.publish(session, &request, landed).await? {
-            Published::Applied | Published::AlreadyLanded { .. } => Ok(()),
+            Published::Applied => Ok(rev),
+            Published::AlreadyLanded { record } => Ok(record.map_or(rev, |r| r.rev)),
             Published::Conflict { .. } => Err(StoreError::TableExists {
                 session: session.into(),
                 name: name.into(),
@@ -901,74 +907,83 @@ impl Store {
         intent: &Intent,
     ) -> Result<()> {
         validate_table_name(to)?;
-        let (record, mut state) = match self.open_table(session, from).await {
-            Ok(found) => found,
-            // A retry of a rename that landed finds the table under its new name.
-            Err(e @ StoreError::TableNotFound { .. }) => {
-                return match self.open_table(session, to).await {
-                    Ok((_, state)) if versioning::knows(&state, &intent.op_id) => Ok(()),
-                    _ => Err(e),
-                };
+        let _turn = self.writers.turn(session, from).await;
+        for attempt in 1..=HEAD_MOVE_ATTEMPTS {
+            let (record, mut state) = match self.open_table(session, from).await {
+                Ok(found) => found,
+                // A retry of a rename that landed finds the table under its
+                // new name.
+                Err(e @ StoreError::TableNotFound { .. }) => {
+                    return match self.open_table(session, to).await {
+                        Ok((_, state)) if versioning::knows(&state, &intent.op_id) => Ok(()),
+                        _ => Err(e),
+                    };
+                }
+                Err(e) => return Err(e),
+            };
+            self.check_expected(session, &state, intent).await?;
+            if from == to {
+                return Ok(());
             }
-            Err(e) => return Err(e),
-        };
-        self.check_expected(session, &state, intent).await?;
-        if from == to {
-            return Ok(());
+            let now = self.now();
+            state.name = to.into();
+            versioning::remember(&mut state, &intent.op_id);
+            let rec = LogRecord {
+                kind: EventKind::Rename,
+                version: state.head.version,
+                from_version: Some(state.head.version),
+                at_ms: now,
+                op_id: Some(intent.op_id.clone()),
+                action: "rename_table".into(),
+                params: serde_json::json!({ "from": from, "to": to }),
+                summary: format!("Renamed table '{from}' to '{to}'"),
+                rows_before: Some(state.head.rows),
+                cols_before: Some(state.head.cols),
+                rows_after: state.head.rows,
+                cols_after: state.head.cols,
+                actor: intent.actor.clone(),
+            };
+            let request = CasRequest {
+                changes: vec![
+                    TableChange {
+                        name: from.into(),
+                        expected_rev: Some(record.rev),
+                        new: None,
+                    },
+                    TableChange {
+                        name: to.into(),
+                        expected_rev: None,
+                        new: Some((record.rev + 1, encode_state(&state)?)),
+                    },
+                ],
+                log: vec![self.log_append(&state, &rec)],
+                drop_logs: vec![],
+            };
+            let landed = Landed::OpRecorded {
+                name: to,
+                op_id: &intent.op_id,
+            };
+            match self.publish(session, &request, landed).await? {
+                Published::Applied | Published::AlreadyLanded { .. } => return Ok(()),
+                Published::Conflict { name, .. } if name == to => {
+                    return Err(StoreError::TableExists {
+                        session: session.into(),
+                        name: to.into(),
+                    });
+                }
+                // The table changed in between: rename what is there now.
+                Published::Conflict { .. } => tokio::time::sleep(backoff(attempt)).await,
+            }
         }
-        let now = self.now();
-        state.name = to.into();
-        versioning::remember(&mut state, &intent.op_id);
-        let rec = LogRecord {
-            kind: EventKind::Rename,
-            version: state.head.version,
-            from_version: Some(state.head.version),
-            at_ms: now,
-            op_id: Some(intent.op_id.clone()),
-            action: "rename_table".into(),
-            params: serde_json::json!({ "from": from, "to": to }),
-            summary: format!("Renamed table '{from}' to '{to}'"),
-            rows_before: Some(state.head.rows),
-            cols_before: Some(state.head.cols),
-            rows_after: state.head.rows,
-            cols_after: state.head.cols,
-            actor: intent.actor.clone(),
-        };
-        let request = CasRequest {
-            changes: vec![
-                TableChange {
-                    name: from.into(),
-                    expected_rev: Some(record.rev),
-                    new: None,
-                },
-                TableChange {
-                    name: to.into(),
-                    expected_rev: None,
-                    new: Some((record.rev + 1, encode_state(&state)?)),
-                },
-            ],
-            log: vec![self.log_append(&state, &rec)],
-            drop_logs: vec![],
-        };
-        let landed = Landed::OpRecorded {
-            name: to,
-            op_id: &intent.op_id,
-        };
-        match self.publish(session, &request, landed).await? {
-            Published::Applied | Published::AlreadyLanded { .. } => Ok(()),
-            Published::Conflict { name, .. } if name == to => Err(StoreError::TableExists {
-                session: session.into(),
-                name: to.into(),
-            }),
-            Published::Conflict { current, .. } => Err(conflict(from, record.rev, current)),
-        }
+        let (record, _) = self.open_table(session, from).await?;
+        Err(conflict(from, record.rev, Some(record.rev)))
     }
 
     /// Drops a table with its history. Its data is collected after the grace
     /// period.
     pub async fn drop_table(&self, session: &str, name: &str, intent: &Intent) -> Result<()> {
         let _turn = self.writers.turn(session, name).await;
-        for _ in 0..3 {
+        for attempt in 1..=HEAD_MOVE_ATTEMPTS {
             let (record, state) = self.open_table(session, name).await?;
             self.check_expected(session, &state, intent).await?;
             let request = CasRequest {
@@ -990,7 +1005,7 @@ impl Store {
                 }
                 // Changed in between: drop what is there now (unless the
                 // caller pinned a version, which the next read checks).
-                Published::Conflict { .. } => {}
+                Published::Conflict { .. } => tokio::time::sleep(backoff(attempt)).await,
             }
         }
         let (record, _) = self.open_table(session, name).await?;
@@ -1051,11 +1066,12 @@ impl Store {
             at_ms: now,
             actor: intent.actor.clone(),
         };
-        self.publish_new_table(to_session, to_name, &head, &op, intent)
+        let rev = self
+            .publish_new_table(to_session, to_name, &head, &op, intent)
             .await?;
         Ok(Committed {
             version: 1,
-            rev: 1,
+            rev,
             rows: head.rows,
             cols: head.cols,
             parts_written: written,
@@ -1089,8 +1105,11 @@ impl Store {
 /// would only make all but one of them redo their work.
 #[derive(Default)]
 struct TableLocks {
-    map: Mutex<HashMap<(String, String), Weak<tokio::sync::Mutex<()>>>>,
+    map: Mutex<HashMap<TableKey, Weak<tokio::sync::Mutex<()>>>>,
 }
+
+/// (session, table name)
+type TableKey = (String, String);
 
 impl TableLocks {
     async fn turn(&self, session: &str, table: &str) -> tokio::sync::OwnedMutexGuard<()> {
@@ -1111,6 +1130,14 @@ impl TableLocks {
         };
         lock.lock_owned().await
     }
+}
+
+/// The revision of a new table: random, not 1, so that a writer that read a
+/// table which was since dropped (or whose session was deleted) and created
+/// again under the same name can never match the new table's revision and
+/// publish over it.
+fn first_rev() -> u64 {
+    (uuid::Uuid::new_v4().as_u128() as u64 >> 12) | 1 << 40
 }
 
 /// Full jitter: a random wait up to an exponentially growing cap, so that

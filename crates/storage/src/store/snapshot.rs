@@ -296,11 +296,7 @@ impl Store {
         ids: Vec<(String, u64)>,
     ) -> Result<Vec<Blob>> {
         let mut out = Vec::with_capacity(ids.len());
-        for batch in batches(
-            ids.into_iter().map(|(id, size)| (id, size)),
-            self.payload_limit(),
-            MAX_BLOBS_PER_REQUEST,
-        ) {
+        for batch in batches(ids, self.payload_limit(), MAX_BLOBS_PER_REQUEST) {
             let blobs = self.backend.get_blobs(session, &batch, self.now()).await?;
             for (blob, id) in blobs.into_iter().zip(&batch) {
                 out.push(blob.ok_or_else(|| StoreError::Corrupt(format!("part {id} is missing")))?);
