@@ -9,8 +9,9 @@
 //!   problems — one bad sheet never fails the whole file.
 //!
 //! ```no_run
-//! use dfmcp_ingest::{load, Limits, LoadOptions};
-//! let result = load("sales.xlsx".as_ref(), &LoadOptions::default(), &Limits::default())?;
+//! use dfmcp_ingest::{load, Limits, LoadOptions, Source};
+//! let source = Source::path("sales.xlsx");
+//! let result = load(&source, &LoadOptions::default(), &Limits::default())?;
 //! for table in &result.tables {
 //!     println!("{}: {} rows", table.name, table.df.height());
 //! }

@@ -406,7 +406,7 @@ mod tests {
         let data = home.path().join("data");
         std::fs::create_dir(&data).unwrap();
         std::fs::write(data.join("store.sqlite3"), "db").unwrap();
-        let policy = PathPolicy::new(&[home.path().to_path_buf()], &[data.clone()]);
+        let policy = PathPolicy::new(&[home.path().to_path_buf()], std::slice::from_ref(&data));
         let err = policy
             .open_write(&data.join("store.sqlite3").to_string_lossy())
             .unwrap_err();
