@@ -17,7 +17,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dfmcp_ingest::{DEFAULT_NULL_VALUES, Limits, LoadOptions, load};
+use dfmcp_ingest::{DEFAULT_NULL_VALUES, Limits, LoadOptions, Source, load};
 use polars::prelude::*;
 
 const NAMES: [&str; 8] = [
@@ -100,7 +100,12 @@ fn median(runs: usize, mut f: impl FnMut()) -> Duration {
 }
 
 fn ours(path: &Path) -> usize {
-    let result = load(path, &LoadOptions::default(), &Limits::default()).unwrap();
+    let result = load(
+        &Source::path(path),
+        &LoadOptions::default(),
+        &Limits::default(),
+    )
+    .unwrap();
     result.tables[0].df.height()
 }
 

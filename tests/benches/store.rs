@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dfmcp_storage::{
-    Backend, Edit, MemoryBackend, OpRecord, RedisBackend, RedisConfig, SqliteBackend, Store,
-    StoreConfig,
+    Backend, Edit, Intent, MemoryBackend, OpRecord, RedisBackend, RedisConfig, SqliteBackend,
+    Store, StoreConfig,
 };
 use polars::prelude::*;
 
@@ -113,7 +113,7 @@ async fn bench(name: &str, backend: Arc<dyn Backend>, rows: usize) {
 
     let start = Instant::now();
     store
-        .create_table(&sid, "t", edit(df.clone()))
+        .create_table(&sid, "t", edit(df.clone()), &Intent::new())
         .await
         .unwrap();
     let create = start.elapsed();
@@ -132,10 +132,7 @@ async fn bench(name: &str, backend: Arc<dyn Backend>, rows: usize) {
         df.with_column(filled.into_column()).unwrap();
         let before = store.usage(&sid).await.unwrap().bytes;
         let start = Instant::now();
-        store
-            .commit(&base, edit(df), &format!("op{r}"))
-            .await
-            .unwrap();
+        store.commit(&base, edit(df), &Intent::new()).await.unwrap();
         commits.push(start.elapsed());
         commit_bytes = store.usage(&sid).await.unwrap().bytes - before;
     }
@@ -154,10 +151,10 @@ async fn bench(name: &str, backend: Arc<dyn Backend>, rows: usize) {
     let (mut undos, mut redos) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let start = Instant::now();
-        store.undo(&sid, "t").await.unwrap();
+        store.undo(&sid, "t", 1, &Intent::new()).await.unwrap();
         undos.push(start.elapsed());
         let start = Instant::now();
-        store.redo(&sid, "t").await.unwrap();
+        store.redo(&sid, "t", 1, &Intent::new()).await.unwrap();
         redos.push(start.elapsed());
     }
     undos.sort();

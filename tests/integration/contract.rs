@@ -1,15 +1,20 @@
-//! The store's behaviour contract, run against every backend: memory, the
-//! embedded SQLite store, a single Redis and a 3-node Redis Cluster.
-//!
-//! Each case is an async fn taking a [`Harness`]; the macro at the bottom
-//! instantiates one test per (backend, case).
+//! The store's contract, run against every backend: memory, the embedded
+//! SQLite store, a single Redis and a 3-node Redis Cluster. Each case is an
+//! async fn taking a [`Harness`]; `per_backend!` at the bottom instantiates
+//! one test per (backend, case). Time is the harness's hand-moved clock: no
+//! case sleeps for TTL or GC.
 
 use std::time::Duration;
 
-use dfmcp_storage::{Edit, OpRecord, StoreError, TableMeta, Updated, VersionStatus};
+use dfmcp_storage::{
+    CommitOutcome, Committed, Edit, Intent, Loaded, OpRecord, Store, StoreError, TableMeta,
+    Updated, VersionStatus,
+};
 use polars::prelude::*;
 
-use crate::harness::{Harness, Kind};
+use crate::harness::Harness;
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 fn op(action: &str, summary: &str) -> OpRecord {
     OpRecord::new(action, serde_json::json!({ "test": true }), summary)
@@ -21,6 +26,29 @@ fn edit(df: DataFrame, summary: &str) -> Edit {
         meta: TableMeta::new(),
         op: op("test_op", summary),
     }
+}
+
+fn new() -> Intent {
+    Intent::new()
+}
+
+fn id(op_id: &str) -> Intent {
+    Intent::with_op_id(op_id)
+}
+
+/// Commits and expects a new version.
+async fn commit(store: &Store, base: &Loaded, edit: Edit, op_id: &str) -> Committed {
+    match store.commit(base, edit, &id(op_id)).await.unwrap() {
+        CommitOutcome::Committed(c) => c,
+        other => panic!("expected a new version, got {other:?}"),
+    }
+}
+
+/// Loads the head, changes it to `value` and commits.
+async fn set(store: &Store, sid: &str, table: &str, value: i64, op_id: &str) -> Committed {
+    let base = store.load(sid, table).await.unwrap();
+    let rows = base.df.height();
+    commit(store, &base, edit(counter_frame(value, rows), op_id), op_id).await
 }
 
 fn counter_frame(value: i64, rows: usize) -> DataFrame {
@@ -47,6 +75,16 @@ fn assert_frames_equal(a: &DataFrame, b: &DataFrame) {
     assert!(a.equals_missing(b), "frames differ:\n{a}\n{b}");
 }
 
+/// A session with a table `t` of 5 rows at x = 0.
+async fn with_table(store: &Store) -> String {
+    let sid = store.create_session(None).await.unwrap().id;
+    store
+        .create_table(&sid, "t", edit(counter_frame(0, 5), "v1"), &new())
+        .await
+        .unwrap();
+    sid
+}
+
 /// Sessions and tables can be created, listed, loaded, changed and deleted.
 async fn lifecycle(h: &Harness) {
     let store = h.store();
@@ -54,7 +92,7 @@ async fn lifecycle(h: &Harness) {
     assert_eq!(session.id.len(), 36, "a fresh session id is a UUID");
     let df = counter_frame(1, 100);
     let created = store
-        .create_table(&session.id, "sales", edit(df.clone(), "load"))
+        .create_table(&session.id, "sales", edit(df.clone(), "load"), &new())
         .await
         .unwrap();
     assert_eq!((created.version, created.rows, created.cols), (1, 100, 3));
@@ -65,32 +103,24 @@ async fn lifecycle(h: &Harness) {
         (tables[0].name.as_str(), tables[0].rows, tables[0].version),
         ("sales", 100, 1)
     );
-
     let loaded = store.load(&session.id, "sales").await.unwrap();
     assert_frames_equal(&loaded.df, &df);
 
     let changed = counter_frame(2, 50);
-    let c = store
-        .commit(&loaded, edit(changed.clone(), "change"), "op-1")
-        .await
-        .unwrap();
+    let c = commit(&store, &loaded, edit(changed.clone(), "change"), "op-1").await;
     assert_eq!((c.version, c.rows), (2, 50));
     // A fresh store (another process) sees the change.
-    let other = h.store();
     assert_frames_equal(
-        &other.load(&session.id, "sales").await.unwrap().df,
+        &h.store().load(&session.id, "sales").await.unwrap().df,
         &changed,
     );
 
-    assert!(
-        store
-            .list_sessions()
-            .await
-            .unwrap()
-            .iter()
-            .any(|s| s.id == session.id)
-    );
-    store.drop_table(&session.id, "sales").await.unwrap();
+    let listed = store.list_sessions("", 10_000).await.unwrap();
+    assert!(listed.iter().any(|s| s.id == session.id));
+    store
+        .drop_table(&session.id, "sales", &new())
+        .await
+        .unwrap();
     assert!(matches!(
         store.load(&session.id, "sales").await,
         Err(StoreError::TableNotFound { .. })
@@ -98,15 +128,8 @@ async fn lifecycle(h: &Harness) {
     store.delete_session(&session.id).await.unwrap();
     let err = store.session(&session.id).await.unwrap_err();
     assert!(matches!(err, StoreError::SessionNotFound { .. }));
-    assert!(err.to_string().contains("initialize_data_table"), "{err}");
-    assert!(
-        !store
-            .list_sessions()
-            .await
-            .unwrap()
-            .iter()
-            .any(|s| s.id == session.id)
-    );
+    let listed = store.list_sessions("", 10_000).await.unwrap();
+    assert!(!listed.iter().any(|s| s.id == session.id));
 }
 
 /// Undo and redo walk back and forth exactly, across many steps.
@@ -114,68 +137,177 @@ async fn undo_redo_many_steps(h: &Harness) {
     let store = h.store();
     let sid = store.create_session(None).await.unwrap().id;
     store
-        .create_table(&sid, "t", edit(counter_frame(0, 10), "v0"))
+        .create_table(&sid, "t", edit(counter_frame(0, 10), "v0"), &new())
         .await
         .unwrap();
     for i in 1..=12 {
         let base = store.load(&sid, "t").await.unwrap();
-        store
-            .commit(
-                &base,
-                edit(counter_frame(i, 10 + i as usize), &format!("set {i}")),
-                &format!("op-{i}"),
-            )
-            .await
-            .unwrap();
+        let df = counter_frame(i, 10 + i as usize);
+        commit(
+            &store,
+            &base,
+            edit(df, &format!("set {i}")),
+            &format!("op-{i}"),
+        )
+        .await;
     }
     // A separate store, so every step really reads the backend.
     let reader = h.store();
     for i in (0..12).rev() {
-        let moved = store.undo(&sid, "t").await.unwrap();
+        let moved = store.undo(&sid, "t", 1, &new()).await.unwrap();
         assert_eq!(moved.to.version, i as u64 + 1);
         let df = reader.load(&sid, "t").await.unwrap().df;
         assert_frames_equal(&df, &counter_frame(i, 10 + i as usize));
     }
-    let err = store.undo(&sid, "t").await.unwrap_err();
+    let err = store.undo(&sid, "t", 1, &new()).await.unwrap_err();
     assert!(
         matches!(err, StoreError::NothingTo { what: "undo", .. }),
         "{err}"
     );
     for i in 1..=12 {
-        store.redo(&sid, "t").await.unwrap();
+        store.redo(&sid, "t", 1, &new()).await.unwrap();
         assert_eq!(x_of(&reader.load(&sid, "t").await.unwrap().df), i);
     }
     assert!(matches!(
-        store.redo(&sid, "t").await,
+        store.redo(&sid, "t", 1, &new()).await,
         Err(StoreError::NothingTo { what: "redo", .. })
     ));
+}
+
+/// An undo of several steps moves the head once, and says what it passed.
+async fn multi_step_undo_is_one_move(h: &Harness) {
+    let store = h.store();
+    let sid = with_table(&store).await;
+    for i in 1..=4 {
+        set(&store, &sid, "t", i, &format!("op{i}")).await;
+    }
+    let (rev_before, _) = store.table_state(&sid, "t").await.unwrap();
+    let moved = store.undo(&sid, "t", 3, &new()).await.unwrap();
+    assert_eq!((moved.from.version, moved.to.version), (5, 2));
+    assert_eq!(moved.steps.len(), 3);
+    assert_eq!(moved.rev, rev_before + 1, "one compare-and-set");
+    assert_eq!(x_of(&h.store().load(&sid, "t").await.unwrap().df), 1);
+    let history = store.history(&sid, "t").await.unwrap();
+    assert_eq!(history.events.len(), 1, "one undo event");
+    // Asking for more than there is moves as far as it can.
+    let moved = store.redo(&sid, "t", 10, &new()).await.unwrap();
+    assert_eq!((moved.steps.len(), moved.to.version), (3, 5));
+}
+
+/// Regression: a retried undo (same request) undid twice.
+async fn a_retried_undo_moves_once(h: &Harness) {
+    let store = h.store();
+    let sid = with_table(&store).await;
+    for i in 1..=3 {
+        set(&store, &sid, "t", i, &format!("op{i}")).await;
+    }
+    let first = store.undo(&sid, "t", 1, &id("undo-1")).await.unwrap();
+    assert!(!first.already_applied);
+    let again = store.undo(&sid, "t", 1, &id("undo-1")).await.unwrap();
+    assert!(again.already_applied);
+    assert_eq!(again.to.version, first.to.version);
+    assert_eq!(x_of(&h.store().load(&sid, "t").await.unwrap().df), 2);
+    let redo = store.redo(&sid, "t", 1, &id("redo-1")).await.unwrap();
+    let redo_again = store.redo(&sid, "t", 1, &id("redo-1")).await.unwrap();
+    assert!(!redo.already_applied && redo_again.already_applied);
+    assert_eq!(x_of(&h.store().load(&sid, "t").await.unwrap().df), 3);
+}
+
+/// With an expected version, a table at another version is left alone and
+/// the error says what moved it.
+async fn expected_versions_guard_every_write(h: &Harness) {
+    let store = h.store();
+    let sid = with_table(&store).await;
+    set(&store, &sid, "t", 1, "op1").await;
+    let stale = Intent::new().expecting(Some(1)).by(Some("alice".into()));
+    let err = store
+        .update(&sid, "t", &stale, |_| -> Result<(Edit, ()), String> {
+            Err("must not run".into())
+        })
+        .await
+        .err()
+        .unwrap();
+    let dfmcp_storage::UpdateError::Store(StoreError::VersionMismatch {
+        expected,
+        current,
+        last_event,
+        ..
+    }) = err
+    else {
+        panic!("expected a version mismatch")
+    };
+    assert_eq!((expected, current.version), (1, 2));
+    assert_eq!(last_event.unwrap().summary, "op1");
+    for result in [
+        store.undo(&sid, "t", 1, &stale).await.map(|_| ()),
+        store.redo(&sid, "t", 1, &stale).await.map(|_| ()),
+        store.rename_table(&sid, "t", "u", &stale).await,
+        store.drop_table(&sid, "t", &stale).await,
+    ] {
+        assert!(
+            matches!(result, Err(StoreError::VersionMismatch { .. })),
+            "{result:?}"
+        );
+    }
+    assert_eq!(
+        x_of(&store.load(&sid, "t").await.unwrap().df),
+        1,
+        "nothing changed"
+    );
+    // The right version goes through, and the actor is recorded.
+    let fresh = Intent::new().expecting(Some(2)).by(Some("alice".into()));
+    let out = store
+        .update(&sid, "t", &fresh, |l| -> Result<(Edit, ()), String> {
+            Ok((edit(counter_frame(7, l.df.height()), "seven"), ()))
+        })
+        .await
+        .unwrap();
+    assert!(matches!(out, Updated::Applied { .. }));
+    let history = store.history(&sid, "t").await.unwrap();
+    assert_eq!(
+        history.versions.last().unwrap().record.actor.as_deref(),
+        Some("alice")
+    );
+}
+
+/// An edit that changes nothing makes no version.
+async fn an_unchanged_edit_makes_no_version(h: &Harness) {
+    let store = h.store();
+    let sid = with_table(&store).await;
+    let base = store.load(&sid, "t").await.unwrap();
+    let same = store
+        .commit(&base, edit(base.df.clone(), "nothing"), &new())
+        .await
+        .unwrap();
+    assert!(
+        matches!(same, CommitOutcome::Unchanged { version: 1 }),
+        "{same:?}"
+    );
+    assert_eq!(
+        store.table_state(&sid, "t").await.unwrap().1.head.version,
+        1
+    );
 }
 
 /// A new commit after an undo discards the redo stack.
 async fn new_commit_clears_redo(h: &Harness) {
     let store = h.store();
-    let sid = store.create_session(None).await.unwrap().id;
-    store
-        .create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
-        .await
-        .unwrap();
+    let sid = with_table(&store).await;
     for i in 1..=3 {
-        let base = store.load(&sid, "t").await.unwrap();
-        store
-            .commit(&base, edit(counter_frame(i, 5), "c"), &format!("op{i}"))
-            .await
-            .unwrap();
+        set(&store, &sid, "t", i, &format!("op{i}")).await;
     }
-    store.undo(&sid, "t").await.unwrap();
-    store.undo(&sid, "t").await.unwrap();
+    store.undo(&sid, "t", 2, &new()).await.unwrap();
     let base = store.load(&sid, "t").await.unwrap();
     assert_eq!(x_of(&base.df), 1);
-    store
-        .commit(&base, edit(counter_frame(99, 5), "branch"), "op-branch")
-        .await
-        .unwrap();
+    commit(
+        &store,
+        &base,
+        edit(counter_frame(99, 5), "branch"),
+        "op-branch",
+    )
+    .await;
     assert!(matches!(
-        store.redo(&sid, "t").await,
+        store.redo(&sid, "t", 1, &new()).await,
         Err(StoreError::NothingTo { .. })
     ));
     let history = store.history(&sid, "t").await.unwrap();
@@ -194,29 +326,21 @@ async fn new_commit_clears_redo(h: &Harness) {
             (5, VersionStatus::Current),
         ]
     );
-    assert_eq!(history.events.len(), 2, "two undo events");
+    assert_eq!(history.events.len(), 1, "one undo event of two steps");
 }
 
 /// Only `history_limit` steps can be undone; older versions fall off.
 async fn history_cap(h: &Harness) {
     let store = h.store_with(|c| c.history_limit = 3);
-    let sid = store.create_session(None).await.unwrap().id;
-    store
-        .create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
-        .await
-        .unwrap();
+    let sid = with_table(&store).await;
     for i in 1..=6 {
-        let base = store.load(&sid, "t").await.unwrap();
-        store
-            .commit(&base, edit(counter_frame(i, 5), "c"), &format!("op{i}"))
-            .await
-            .unwrap();
+        set(&store, &sid, "t", i, &format!("op{i}")).await;
     }
     for expected in [5, 4, 3] {
-        store.undo(&sid, "t").await.unwrap();
+        store.undo(&sid, "t", 1, &new()).await.unwrap();
         assert_eq!(x_of(&store.load(&sid, "t").await.unwrap().df), expected);
     }
-    let err = store.undo(&sid, "t").await.unwrap_err();
+    let err = store.undo(&sid, "t", 1, &new()).await.unwrap_err();
     assert!(err.to_string().contains("history limit of 3"), "{err}");
     let history = store.history(&sid, "t").await.unwrap();
     let beyond = history
@@ -226,33 +350,44 @@ async fn history_cap(h: &Harness) {
         .count();
     assert_eq!(beyond, 3, "versions 1..=3 are applied but beyond the limit");
     assert_eq!(history.versions.len(), 7, "the log keeps every operation");
+    assert!(!history.trimmed);
+}
+
+/// Logs are trimmed to the newest records, and a dropped table's log goes.
+async fn logs_are_bounded(h: &Harness) {
+    let store = h.store_with(|c| c.log_limit = 5);
+    let sid = with_table(&store).await;
+    for i in 1..=8 {
+        set(&store, &sid, "t", i, &format!("op{i}")).await;
+    }
+    let history = store.history(&sid, "t").await.unwrap();
+    assert_eq!(history.versions.len(), 5);
+    assert!(history.trimmed);
+    assert_eq!(history.versions.last().unwrap().record.version, 9);
+    let (_, state) = store.table_state(&sid, "t").await.unwrap();
+    store.drop_table(&sid, "t", &new()).await.unwrap();
+    let log = h
+        .backend()
+        .read_log(&sid, &state.uid, 100, h.now())
+        .await
+        .unwrap();
+    assert!(log.is_empty(), "regression: drop_table left its log behind");
 }
 
 /// Sessions expire after their idle TTL; each access pushes expiry back.
 async fn ttl_expiry_and_refresh(h: &Harness) {
-    let store = h.store_with(|c| c.session_ttl = Duration::from_millis(1500));
-    let sid = store.create_session(None).await.unwrap().id;
-    store
-        .create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
-        .await
-        .unwrap();
+    let store = h.store_with(|c| c.session_ttl = Duration::from_secs(3600));
+    let sid = with_table(&store).await;
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(700)).await;
-        // Each access refreshes the expiry: 2.1 s in, still alive.
+        h.clock.advance(Duration::from_secs(2400));
+        // Each access refreshes the expiry: 2 hours in, still alive.
         store.load(&sid, "t").await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    h.clock.advance(Duration::from_secs(3601));
     let err = store.load(&sid, "t").await.unwrap_err();
     assert!(matches!(err, StoreError::SessionNotFound { .. }), "{err}");
-    assert!(
-        !store
-            .list_sessions()
-            .await
-            .unwrap()
-            .iter()
-            .any(|s| s.id == sid)
-    );
-    // Purging removes what is left (Redis expired it by itself already).
+    let listed = store.list_sessions("", 10_000).await.unwrap();
+    assert!(!listed.iter().any(|s| s.id == sid));
     store.purge_expired().await.unwrap();
     assert_eq!(store.usage(&sid).await.unwrap().blobs, 0);
 }
@@ -261,11 +396,11 @@ async fn ttl_expiry_and_refresh(h: &Harness) {
 async fn gc_removes_unreferenced_chunks(h: &Harness) {
     let store = h.store_with(|c| {
         c.history_limit = 1;
-        c.gc_grace = Duration::ZERO;
+        c.gc_grace = Duration::from_secs(60);
     });
     let sid = store.create_session(None).await.unwrap().id;
     store
-        .create_table(&sid, "t", edit(counter_frame(0, 2000), "v1"))
+        .create_table(&sid, "t", edit(counter_frame(0, 2000), "v1"), &new())
         .await
         .unwrap();
     for i in 1..=5 {
@@ -273,18 +408,12 @@ async fn gc_removes_unreferenced_chunks(h: &Harness) {
         let mut df = base.df.clone();
         df.with_column(Column::new("x".into(), vec![i; 2000]))
             .unwrap();
-        store
-            .commit(&base, edit(df, "c"), &format!("op{i}"))
-            .await
-            .unwrap();
+        commit(&store, &base, edit(df, "c"), &format!("op{i}")).await;
     }
-    tokio::time::sleep(Duration::from_millis(20)).await;
     let before = store.usage(&sid).await.unwrap();
-
-    // With a long grace nothing goes.
-    let patient = h.store_with(|c| c.gc_grace = Duration::from_secs(3600));
-    assert_eq!(patient.gc(&sid).await.unwrap().deleted, 0);
-
+    // Within the grace nothing goes.
+    assert_eq!(store.gc(&sid).await.unwrap().deleted, 0);
+    h.clock.advance(Duration::from_secs(61));
     let report = store.gc(&sid).await.unwrap();
     let after = store.usage(&sid).await.unwrap();
     assert!(
@@ -296,13 +425,45 @@ async fn gc_removes_unreferenced_chunks(h: &Harness) {
     // What is left still loads: the head and the one undo step.
     let fresh = h.store();
     assert_eq!(x_of(&fresh.load(&sid, "t").await.unwrap().df), 5);
-    store.undo(&sid, "t").await.unwrap();
+    store.undo(&sid, "t", 1, &new()).await.unwrap();
     assert_eq!(x_of(&fresh.load(&sid, "t").await.unwrap().df), 4);
     // Dropping the table leaves everything collectable.
-    store.drop_table(&sid, "t").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    store.drop_table(&sid, "t", &new()).await.unwrap();
+    h.clock.advance(Duration::from_secs(61));
     store.gc(&sid).await.unwrap();
     assert_eq!(store.usage(&sid).await.unwrap().blobs, 0);
+}
+
+/// Maintenance collects every due session, even when one of them fails.
+async fn maintenance_collects_what_is_due(h: &Harness) {
+    let store = h.store_with(|c| {
+        c.history_limit = 1;
+        c.gc_grace = Duration::from_secs(60);
+    });
+    let sids = [with_table(&store).await, with_table(&store).await];
+    for sid in &sids {
+        for i in 1..=3 {
+            set(&store, sid, "t", i, &format!("op{i}")).await;
+        }
+    }
+    let before: u64 = {
+        let mut total = 0;
+        for sid in &sids {
+            total += store.usage(sid).await.unwrap().bytes;
+        }
+        total
+    };
+    h.clock.advance(Duration::from_secs(61));
+    let report = store.maintain().await.unwrap();
+    assert!(
+        report.gc.deleted > 0 && report.failed.is_empty(),
+        "{report:?}"
+    );
+    let mut after = 0;
+    for sid in &sids {
+        after += store.usage(sid).await.unwrap().bytes;
+    }
+    assert!(after < before);
 }
 
 /// Values that compress about equally in every column and every edit, so
@@ -311,7 +472,7 @@ fn scrambled(row: usize, col: usize, round: usize) -> f64 {
     let x = (row as u64 + 1)
         .wrapping_mul(6_364_136_223_846_793_005)
         .wrapping_add((col as u64 + 1).wrapping_mul(1_442_695_040_888_963_407))
-        .wrapping_add(round as u64 * 7_919);
+        .wrapping_add((round as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     (x >> 44) as f64 / 16.0
 }
 
@@ -332,7 +493,7 @@ async fn dedupe_single_column_edits(h: &Harness) {
     let sid = store.create_session(None).await.unwrap().id;
     let (rows, cols) = (20_000, 20);
     store
-        .create_table(&sid, "wide", edit(wide_frame(rows, cols), "load"))
+        .create_table(&sid, "wide", edit(wide_frame(rows, cols), "load"), &new())
         .await
         .unwrap();
     let base_usage = store.usage(&sid).await.unwrap().bytes;
@@ -348,10 +509,13 @@ async fn dedupe_single_column_edits(h: &Harness) {
             .collect();
         df.with_column(Column::new(target.as_str().into(), values))
             .unwrap();
-        let committed = store
-            .commit(&base, edit(df, "edit one column"), &format!("op{round}"))
-            .await
-            .unwrap();
+        let committed = commit(
+            &store,
+            &base,
+            edit(df, "edit one column"),
+            &format!("op{round}"),
+        )
+        .await;
         assert!(
             committed.parts_reused >= cols - 1,
             "untouched columns are reused: {committed:?}"
@@ -376,7 +540,7 @@ async fn dedupe_single_column_edits(h: &Harness) {
 
     if !h.backend().capabilities().native_frames {
         // Content addressing: the same values rebuilt from scratch (no shared
-        // memory with what was stored) add nothing but a manifest.
+        // memory with what was stored) add nothing, not even a version.
         let head = h.store().load(&sid, "wide").await.unwrap();
         let rebuilt = DataFrame::new(
             head.df.height(),
@@ -388,14 +552,16 @@ async fn dedupe_single_column_edits(h: &Harness) {
         )
         .unwrap();
         let before = store.usage(&sid).await.unwrap().bytes;
-        let fresh = h.store();
-        let c = fresh
-            .commit(&head, edit(rebuilt, "same values"), "op-same")
+        let outcome = h
+            .store()
+            .commit(&head, edit(rebuilt, "same values"), &new())
             .await
             .unwrap();
-        let added = store.usage(&sid).await.unwrap().bytes - before;
-        assert_eq!(c.parts_written, 0, "{c:?}");
-        assert!(added < 16 * 1024, "only a manifest is new, added {added}");
+        assert!(
+            matches!(outcome, CommitOutcome::Unchanged { .. }),
+            "{outcome:?}"
+        );
+        assert_eq!(store.usage(&sid).await.unwrap().bytes, before);
     }
 }
 
@@ -522,7 +688,7 @@ async fn dtypes_round_trip(h: &Harness) {
     ];
     for (name, df) in &cases {
         store
-            .create_table(&sid, name, edit(df.clone(), "load"))
+            .create_table(&sid, name, edit(df.clone(), "load"), &new())
             .await
             .unwrap();
     }
@@ -538,17 +704,12 @@ async fn dtypes_round_trip(h: &Harness) {
 /// Of two writers starting from the same version, the second one loses.
 async fn compare_and_set_conflicts(h: &Harness) {
     let (a, b) = (h.store(), h.store());
-    let sid = a.create_session(None).await.unwrap().id;
-    a.create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
-        .await
-        .unwrap();
+    let sid = with_table(&a).await;
     let base_a = a.load(&sid, "t").await.unwrap();
     let base_b = b.load(&sid, "t").await.unwrap();
-    a.commit(&base_a, edit(counter_frame(1, 5), "a"), "op-a")
-        .await
-        .unwrap();
+    commit(&a, &base_a, edit(counter_frame(1, 5), "a"), "op-a").await;
     let err = b
-        .commit(&base_b, edit(counter_frame(2, 5), "b"), "op-b")
+        .commit(&base_b, edit(counter_frame(2, 5), "b"), &id("op-b"))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
@@ -558,32 +719,44 @@ async fn compare_and_set_conflicts(h: &Harness) {
 /// A retried commit (same operation id) is not applied twice.
 async fn retried_commit_applies_once(h: &Harness) {
     let store = h.store();
-    let sid = store.create_session(None).await.unwrap().id;
-    store
-        .create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
-        .await
-        .unwrap();
+    let sid = with_table(&store).await;
     let base = store.load(&sid, "t").await.unwrap();
-    let first = store
-        .commit(&base, edit(counter_frame(1, 5), "once"), "op-42")
-        .await
-        .unwrap();
-    assert!(!first.already_applied);
+    let first = commit(&store, &base, edit(counter_frame(1, 5), "once"), "op-42").await;
     let again = store
-        .commit(&base, edit(counter_frame(1, 5), "once"), "op-42")
+        .commit(&base, edit(counter_frame(1, 5), "once"), &id("op-42"))
         .await
         .unwrap();
-    assert!(again.already_applied);
-    assert_eq!(again.version, first.version);
+    let CommitOutcome::AlreadyApplied { version, record } = again else {
+        panic!("expected already applied, got {again:?}")
+    };
+    assert_eq!(version, first.version);
+    assert_eq!(record.unwrap().summary, "once");
     let history = store.history(&sid, "t").await.unwrap();
     assert_eq!(history.versions.len(), 2);
     // update() with a known id does nothing either.
     let out = store
-        .update(&sid, "t", "op-42", |_l| -> Result<(Edit, ()), String> {
-            Err("must not run".into())
-        })
+        .update(
+            &sid,
+            "t",
+            &id("op-42"),
+            |_l| -> Result<(Edit, ()), String> { Err("must not run".into()) },
+        )
         .await;
-    assert!(matches!(out, Ok(Updated::AlreadyApplied { version: 2 })));
+    assert!(matches!(
+        out,
+        Ok(Updated::AlreadyApplied { version: 2, .. })
+    ));
+    // A retried creation finds the table its first attempt made.
+    let intent = id("load-1");
+    store
+        .create_table(&sid, "loaded", edit(counter_frame(5, 2), "load"), &intent)
+        .await
+        .unwrap();
+    let found = store
+        .tables_with_ops(&sid, &["load-1".to_string()])
+        .await
+        .unwrap();
+    assert_eq!(found["load-1"].name, "loaded");
 }
 
 /// Rename, copy and drop, and the errors that name what exists.
@@ -604,36 +777,40 @@ async fn rename_copy_drop(h: &Harness) {
         Err(StoreError::InvalidName { .. })
     ));
     store
-        .create_table(&sid, "a", edit(counter_frame(1, 5), "v1"))
+        .create_table(&sid, "a", edit(counter_frame(1, 5), "v1"), &new())
         .await
         .unwrap();
     store
-        .create_table(&sid, "b", edit(counter_frame(2, 5), "v1"))
+        .create_table(&sid, "b", edit(counter_frame(2, 5), "v1"), &new())
         .await
         .unwrap();
-    let base = store.load(&sid, "a").await.unwrap();
-    store
-        .commit(&base, edit(counter_frame(3, 5), "c"), "op")
-        .await
-        .unwrap();
+    set(&store, &sid, "a", 3, "op").await;
 
     assert!(matches!(
-        store.rename_table(&sid, "a", "b").await,
+        store.rename_table(&sid, "a", "b", &new()).await,
         Err(StoreError::TableExists { .. })
     ));
-    store.rename_table(&sid, "a", "renamed").await.unwrap();
+    store
+        .rename_table(&sid, "a", "renamed", &id("rename-1"))
+        .await
+        .unwrap();
+    // A retried rename succeeds without doing anything.
+    store
+        .rename_table(&sid, "a", "renamed", &id("rename-1"))
+        .await
+        .unwrap();
     let err = store.load(&sid, "a").await.unwrap_err();
     let text = err.to_string();
     assert!(text.contains("renamed") && text.contains("b"), "{text}");
     // History and undo go with the name.
     let history = store.history(&sid, "renamed").await.unwrap();
     assert_eq!(history.versions.len(), 2);
-    store.undo(&sid, "renamed").await.unwrap();
+    store.undo(&sid, "renamed", 1, &new()).await.unwrap();
     assert_eq!(x_of(&store.load(&sid, "renamed").await.unwrap().df), 1);
 
     let other = store.create_session(None).await.unwrap().id;
     let copied = store
-        .copy_table(&sid, "renamed", &other, "copy")
+        .copy_table(&sid, "renamed", &other, "copy", &new())
         .await
         .unwrap();
     assert_eq!(copied.version, 1);
@@ -643,10 +820,12 @@ async fn rename_copy_drop(h: &Harness) {
         &counter_frame(1, 5),
     );
     assert!(matches!(
-        store.copy_table(&sid, "renamed", &other, "copy").await,
+        store
+            .copy_table(&sid, "renamed", &other, "copy", &new())
+            .await,
         Err(StoreError::TableExists { .. })
     ));
-    store.drop_table(&sid, "renamed").await.unwrap();
+    store.drop_table(&sid, "renamed", &new()).await.unwrap();
     assert_eq!(store.list_tables(&sid).await.unwrap().len(), 1);
     // The copy does not depend on the source.
     store.delete_session(&sid).await.unwrap();
@@ -656,13 +835,10 @@ async fn rename_copy_drop(h: &Harness) {
     );
 }
 
-/// Concurrent read-modify-commit with retry keeps every increment.
+/// Concurrent read-modify-commit with retry keeps every increment, and no
+/// writer gives up.
 async fn concurrent_updates_keep_every_change(h: &Harness) {
-    let sid = h.store().create_session(None).await.unwrap().id;
-    h.store()
-        .create_table(&sid, "counter", edit(counter_frame(0, 3), "v1"))
-        .await
-        .unwrap();
+    let sid = with_table(&h.store()).await;
     let (writers, each) = (6, 5);
     let mut tasks = Vec::new();
     for w in 0..writers {
@@ -671,16 +847,14 @@ async fn concurrent_updates_keep_every_change(h: &Harness) {
         let sid = sid.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..each {
-                let op_id = format!("w{w}-{i}");
                 let out = store
                     .update(
                         &sid,
-                        "counter",
-                        &op_id,
+                        "t",
+                        &id(&format!("w{w}-{i}")),
                         |loaded| -> Result<(Edit, ()), String> {
                             let x = x_of(&loaded.df);
-                            let df = counter_frame(x + 1, 3);
-                            Ok((edit(df, "increment"), ()))
+                            Ok((edit(counter_frame(x + 1, 5), "increment"), ()))
                         },
                     )
                     .await;
@@ -696,10 +870,10 @@ async fn concurrent_updates_keep_every_change(h: &Harness) {
     }
     let store = h.store();
     assert_eq!(
-        x_of(&store.load(&sid, "counter").await.unwrap().df),
+        x_of(&store.load(&sid, "t").await.unwrap().df),
         (writers * each) as i64
     );
-    let history = store.history(&sid, "counter").await.unwrap();
+    let history = store.history(&sid, "t").await.unwrap();
     let versions: Vec<u64> = history.versions.iter().map(|v| v.record.version).collect();
     assert_eq!(
         versions,
@@ -716,80 +890,57 @@ async fn too_large_is_refused(h: &Harness) {
     let store = h.store_with(|c| c.max_table_bytes = 10_000);
     let sid = store.create_session(None).await.unwrap().id;
     let err = store
-        .create_table(&sid, "big", edit(counter_frame(0, 10_000), "load"))
+        .create_table(&sid, "big", edit(counter_frame(0, 10_000), "load"), &new())
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
-    assert!(err.to_string().contains("--max-table-bytes"), "{err}");
+    assert!(err.to_string().contains("limit"), "{err}");
 }
 
 /// Metadata travels with versions and is undone with them.
 async fn metadata_is_versioned(h: &Harness) {
     let store = h.store();
-    let sid = store.create_session(None).await.unwrap().id;
-    store
-        .create_table(&sid, "t", edit(counter_frame(0, 5), "v1"))
-        .await
-        .unwrap();
+    let sid = with_table(&store).await;
     let base = store.load(&sid, "t").await.unwrap();
     let mut meta = TableMeta::new();
     meta.insert("note".into(), serde_json::json!("hello"));
-    store
-        .commit(
-            &base,
-            Edit {
-                df: base.df.clone(),
-                meta,
-                op: op("meta", "m"),
-            },
-            "op-m",
-        )
-        .await
-        .unwrap();
+    let changed = Edit {
+        df: base.df.clone(),
+        meta,
+        op: op("meta", "m"),
+    };
+    commit(&store, &base, changed, "op-m").await;
     assert_eq!(
         h.store().load(&sid, "t").await.unwrap().meta["note"],
         "hello"
     );
-    store.undo(&sid, "t").await.unwrap();
+    store.undo(&sid, "t", 1, &new()).await.unwrap();
     assert!(h.store().load(&sid, "t").await.unwrap().meta.is_empty());
 }
 
-macro_rules! contract_suite {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(&super::Harness::new(super::Kind::Memory).await).await
-            })*
-        }
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(&super::Harness::new(super::Kind::Sqlite).await).await
-            })*
-        }
-        mod redis {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(&super::Harness::new(super::Kind::Redis).await).await
-            })*
-        }
-        mod redis_cluster {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(&super::Harness::new(super::Kind::RedisCluster).await).await
-            })*
-        }
-    };
+/// Sessions outlive a day of idleness only if the TTL says so.
+async fn default_ttl_is_a_day(h: &Harness) {
+    let store = h.store();
+    let sid = with_table(&store).await;
+    h.clock.advance(DAY - Duration::from_secs(120));
+    store.load(&sid, "t").await.unwrap();
+    h.clock.advance(DAY + Duration::from_secs(1));
+    assert!(store.load(&sid, "t").await.is_err());
 }
 
-contract_suite!(
+crate::per_backend!(
     lifecycle,
     undo_redo_many_steps,
+    multi_step_undo_is_one_move,
+    a_retried_undo_moves_once,
+    expected_versions_guard_every_write,
+    an_unchanged_edit_makes_no_version,
     new_commit_clears_redo,
     history_cap,
+    logs_are_bounded,
     ttl_expiry_and_refresh,
     gc_removes_unreferenced_chunks,
+    maintenance_collects_what_is_due,
     dedupe_single_column_edits,
     dtypes_round_trip,
     compare_and_set_conflicts,
@@ -798,4 +949,5 @@ contract_suite!(
     concurrent_updates_keep_every_change,
     too_large_is_refused,
     metadata_is_versioned,
+    default_ttl_is_a_day,
 );

@@ -4,8 +4,16 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use dfmcp_ingest::{Format, IngestError, Limits, LoadOptions, inspect, load};
+use dfmcp_ingest::{Format, IngestError, Inspection, Limits, LoadOptions, LoadResult, Source};
 use polars::prelude::*;
+
+fn load(path: &Path, opts: &LoadOptions, limits: &Limits) -> dfmcp_ingest::Result<LoadResult> {
+    dfmcp_ingest::load(&Source::path(path), opts, limits)
+}
+
+fn inspect(path: &Path, opts: &LoadOptions, limits: &Limits) -> dfmcp_ingest::Result<Inspection> {
+    dfmcp_ingest::inspect(&Source::path(path), opts, limits)
+}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -398,14 +406,14 @@ fn errors_say_what_is_wrong() {
     };
     let err = load(&big, &opts, &small).unwrap_err();
     assert!(matches!(err, IngestError::FileTooLarge { .. }), "{err}");
-    assert!(err.to_string().contains("--max-file-bytes"), "{err}");
+    assert!(err.to_string().contains("limit"), "{err}");
     let few = Limits {
         max_rows: 10,
         ..Limits::default()
     };
     let err = load(&big, &opts, &few).unwrap_err();
     assert!(matches!(err, IngestError::TooManyRows { .. }), "{err}");
-    assert!(err.to_string().contains("max_rows"), "{err}");
+    assert!(err.to_string().contains("limit"), "{err}");
 
     let err = load(&fixtures().join("encrypted.xlsx"), &opts, &limits).unwrap_err();
     assert!(matches!(err, IngestError::Encrypted { .. }), "{err}");
@@ -662,4 +670,112 @@ fn table_names_come_from_the_file() {
     let path = write(dir.path(), "2024 sales.csv", b"a\n1\n");
     let result = load(&path, &LoadOptions::default(), &Limits::default()).unwrap();
     assert_eq!(result.tables[0].name, "t_2024_sales");
+}
+
+/// Defect 5: a JSON document nested 10,000 levels deep overflowed the stack,
+/// and one nested 1,000 levels took memory to the cap. Both are refused
+/// before polars parses them.
+#[test]
+fn deeply_nested_json_is_refused_before_parsing() {
+    let dir = tempfile::tempdir().unwrap();
+    for depth in [1_000, 10_000] {
+        let text = format!("[{{\"a\": {}1{}}}]", "[".repeat(depth), "]".repeat(depth));
+        let path = write(dir.path(), &format!("deep{depth}.json"), text.as_bytes());
+        let err = load(&path, &LoadOptions::default(), &Limits::default()).unwrap_err();
+        assert!(matches!(err, IngestError::TooComplex { .. }), "{err}");
+        assert!(err.to_string().contains("64"), "{err}");
+    }
+    // Many distinct keys in many objects would make billions of cells.
+    let objects: Vec<String> = (0..3000)
+        .map(|i| format!("{{\"k{i}\": {i}, \"n\": [{{\"x{i}\": 1}}]}}"))
+        .collect();
+    let path = write(
+        dir.path(),
+        "wide.json",
+        format!("[{}]", objects.join(",")).as_bytes(),
+    );
+    let few = Limits {
+        max_cells: 1_000_000,
+        ..Limits::default()
+    };
+    let err = load(&path, &LoadOptions::default(), &few).unwrap_err();
+    assert!(matches!(err, IngestError::TooComplex { .. }), "{err}");
+    // Ordinary nesting still loads.
+    let path = write(
+        dir.path(),
+        "ok.json",
+        br#"[{"a": 1, "b": {"c": [1, 2]}}, {"a": 2, "b": {"c": []}}]"#,
+    );
+    let result = load(&path, &LoadOptions::default(), &Limits::default()).unwrap();
+    assert_eq!(result.tables[0].df.height(), 2);
+}
+
+/// Defect 5: a CSV whose header is one line of millions of fields took the
+/// server's memory; the header's width is counted before reading.
+#[test]
+fn a_header_wider_than_the_limit_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Longer than the sniffed head: the width is counted by streaming.
+    let header = (0..200_000)
+        .map(|i| format!("c{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let path = write(dir.path(), "wide.csv", format!("{header}\n").as_bytes());
+    let err = load(&path, &LoadOptions::default(), &Limits::default()).unwrap_err();
+    assert!(matches!(err, IngestError::TooManyColumns { .. }), "{err}");
+    // Within the head.
+    let narrow = Limits {
+        max_columns: 10,
+        ..Limits::default()
+    };
+    let small = write(
+        dir.path(),
+        "twenty.csv",
+        format!(
+            "{}\n",
+            (0..20)
+                .map(|i| format!("c{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+        .as_bytes(),
+    );
+    let err = load(&small, &LoadOptions::default(), &narrow).unwrap_err();
+    assert!(matches!(err, IngestError::TooManyColumns { .. }), "{err}");
+}
+
+/// Defect 13: `skip_rows` of 10^15 on a 3-line CSV spun a core for ages.
+#[test]
+fn an_absurd_skip_rows_fails_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "small.csv", b"a,b\n1,2\n3,4\n");
+    let opts = LoadOptions {
+        skip_rows: 1_000_000_000_000_000,
+        ..LoadOptions::default()
+    };
+    let err = load(&path, &opts, &Limits::default()).unwrap_err();
+    assert!(matches!(err, IngestError::InvalidOption(_)), "{err}");
+    assert!(err.to_string().contains("skip"), "{err}");
+}
+
+/// The displayed path, not the path opened, is what errors and table names
+/// use (the server opens files itself and reads them through the
+/// descriptor).
+#[test]
+fn a_source_is_read_at_one_path_and_named_after_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = write(dir.path(), "opened.bin", b"a,b\n1,2\n");
+    let src = Source {
+        read: real,
+        shown: dir.path().join("sales.csv"),
+    };
+    let result = dfmcp_ingest::load(&src, &LoadOptions::default(), &Limits::default()).unwrap();
+    assert_eq!(result.tables[0].name, "sales");
+    let empty = write(dir.path(), "empty.bin", b"");
+    let src = Source {
+        read: empty,
+        shown: dir.path().join("shown.csv"),
+    };
+    let err = dfmcp_ingest::load(&src, &LoadOptions::default(), &Limits::default()).unwrap_err();
+    assert!(err.to_string().contains("shown.csv"), "{err}");
 }

@@ -2,12 +2,14 @@
 //!
 //! Redis tests start throwaway `redis-server`s on free loopback ports (or use
 //! `REDIS_URL` / `REDIS_CLUSTER_URLS`), and fail when none can be had. The
-//! end-to-end tests drive the real `dataframe-mcp` binary, which
-//! `cargo test --workspace` builds.
+//! server's tool handlers are driven in process here; the real binary is
+//! driven by the server package's own end-to-end tests.
 
+mod behaviour;
 mod contract;
-mod e2e;
 mod faults;
+mod handlers;
 mod harness;
 mod ingest;
-mod mcp;
+mod regressions;
+mod tls;

@@ -1,6 +1,8 @@
-//! Driving the real `dataframe-mcp` binary over stdio with rmcp's client.
+//! Talking MCP to a server under test with rmcp's client: the real binary
+//! over stdio (a child process), or a server value in this process over an
+//! in-memory pipe.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,69 +10,12 @@ use std::time::Duration;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::{RoleClient, ServerHandler, ServiceExt};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-use crate::harness;
-
-/// The server binary, built by `cargo test --workspace` (the server package's
-/// own integration test makes cargo build it) next to this test binary.
-pub fn server_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("DATAFRAME_MCP_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("test binary path");
-    // target/<profile>/deps/integration-… → target/<profile>/dataframe-mcp
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir")
-        .join(format!("dataframe-mcp{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run the suite with `cargo test --workspace` (it builds the server), or `cargo build -p dataframe-mcp` first",
-        bin.display()
-    );
-    // `cargo test -p tests` alone does not rebuild the server: refuse to test
-    // a binary older than the sources it is built from.
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .expect("binary mtime");
-    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
-    if let Some(newer) = newest_source(&crates).filter(|(t, _)| *t > built) {
-        panic!(
-            "{} is older than {}: run `cargo test --workspace` (or `cargo build -p dataframe-mcp`) so the end-to-end tests drive the current code",
-            bin.display(),
-            newer.1.display()
-        );
-    }
-    bin
-}
-
-fn newest_source(dir: &std::path::Path) -> Option<(std::time::SystemTime, PathBuf)> {
-    let mut newest: Option<(std::time::SystemTime, PathBuf)> = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let candidate = if path.is_dir() {
-            if path.file_name().is_some_and(|n| n == "tests") {
-                continue;
-            }
-            newest_source(&path)
-        } else if path.extension().is_some_and(|e| e == "rs" || e == "toml") {
-            entry.metadata().ok()?.modified().ok().map(|t| (t, path))
-        } else {
-            None
-        };
-        if let Some(c) = candidate
-            && newest.as_ref().is_none_or(|n| c.0 > n.0)
-        {
-            newest = Some(c);
-        }
-    }
-    newest
-}
+use crate::redis as harness;
 
 /// How a server under test stores its sessions.
 #[derive(Debug, Clone)]
@@ -96,26 +41,56 @@ impl Storage {
 /// A running server and a client connected to it.
 pub struct Server {
     client: Option<RunningService<RoleClient, ()>>,
+    /// The child process, for a server that runs as one.
     pub pid: u32,
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    pub async fn start(storage: &Storage, allow: &std::path::Path, extra: &[&str]) -> Server {
-        Self::start_with(Some(storage), allow, extra).await
+    /// A server value run in this process, connected over an in-memory pipe.
+    pub async fn in_process<S: ServerHandler>(server: S) -> Server {
+        let (server_io, client_io) = tokio::io::duplex(1 << 20);
+        tokio::spawn(async move {
+            if let Ok(running) = server.serve(server_io).await {
+                let _ = running.waiting().await;
+            }
+        });
+        let client = tokio::time::timeout(Duration::from_secs(30), ().serve(client_io))
+            .await
+            .expect("server did not initialize within 30 s")
+            .expect("MCP initialize");
+        Server {
+            client: Some(client),
+            pid: std::process::id(),
+            stderr: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// The binary at `bin` as a child process.
+    pub async fn start(bin: &Path, storage: &Storage, allow: &Path, extra: &[&str]) -> Server {
+        Self::start_with(bin, Some(storage), allow, extra).await
     }
 
     /// Starts a server with no storage configuration at all (the defaults).
-    pub async fn start_raw(allow: &std::path::Path, extra: &[&str]) -> Server {
-        Self::start_with(None, allow, extra).await
+    pub async fn start_raw(bin: &Path, allow: &Path, extra: &[&str]) -> Server {
+        Self::start_with(bin, None, allow, extra).await
     }
 
     async fn start_with(
+        bin: &Path,
         storage: Option<&Storage>,
-        allow: &std::path::Path,
+        allow: &Path,
         extra: &[&str],
     ) -> Server {
-        let mut cmd = Command::new(server_binary());
+        let mut cmd = Command::new(bin);
+        Self::configure(&mut cmd, storage, allow, extra);
+        Self::spawn(cmd).await
+    }
+
+    /// Adds the arguments and environment of a test server to `cmd` (whose
+    /// program is the server binary, or a wrapper such as `prlimit` whose
+    /// arguments end with it).
+    pub fn configure(cmd: &mut Command, storage: Option<&Storage>, allow: &Path, extra: &[&str]) {
         cmd.arg("--allow-dir")
             .arg(allow)
             .args(extra)
@@ -137,6 +112,10 @@ impl Server {
                     .env("REDIS_KEY_PREFIX", prefix);
             }
         }
+    }
+
+    /// Starts `cmd` (a configured server command) and connects to it.
+    pub async fn spawn(cmd: Command) -> Server {
         let (transport, stderr) = TokioChildProcess::builder(cmd)
             .stderr(Stdio::piped())
             .spawn()
@@ -165,6 +144,14 @@ impl Server {
             pid,
             stderr: lines,
         }
+    }
+
+    /// Whether the server process still runs.
+    pub fn alive(&self) -> bool {
+        std::process::Command::new("kill")
+            .args(["-0", &self.pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     pub fn client(&self) -> &RunningService<RoleClient, ()> {

@@ -132,6 +132,30 @@ pub fn redis_url() -> String {
     .clone()
 }
 
+/// A throwaway redis-server of its own with extra arguments (limits, TLS),
+/// and the port it listens on. It lives as long as the returned handle.
+pub fn redis_with_args(extra: &[&str]) -> (u16, Throwaway) {
+    let port = free_port(false);
+    let dir = temp_root().join(format!("custom-{port}"));
+    std::fs::create_dir_all(&dir).expect("redis dir");
+    let mut args = server_args(port, &dir, extra);
+    // A TLS-only server listens on its TLS port: the plain one is off.
+    let tls_port = extra
+        .iter()
+        .position(|a| *a == "--tls-port")
+        .and_then(|i| extra.get(i + 1))
+        .and_then(|p| p.parse::<u16>().ok());
+    if tls_port.is_some()
+        && let Some(i) = args.iter().position(|a| a == "--port")
+    {
+        args[i + 1] = "0".into();
+    }
+    let server = spawn_tied(&[args]);
+    let listening = tls_port.unwrap_or(port);
+    wait_for_port(listening);
+    (listening, server)
+}
+
 /// Seed URLs of a local 3-node Redis Cluster (started once per test process),
 /// or `REDIS_CLUSTER_URLS` when set.
 pub fn redis_cluster_urls() -> String {

@@ -1,10 +1,13 @@
-//! The binary's command line. (Its presence also makes `cargo test` build the
-//! `dataframe-mcp` binary, which the end-to-end tests in `tests/` drive.)
+//! The binary's command line, and how it starts and ends.
 
-use std::process::Command;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::bin;
 
 fn run(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dataframe-mcp"))
+    let out = Command::new(bin())
         .args(args)
         .output()
         .expect("run dataframe-mcp");
@@ -62,7 +65,7 @@ fn an_unwritable_data_dir_is_a_clear_startup_error() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, "x").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_dataframe-mcp"))
+    let out = Command::new(bin())
         .args(["--data-dir"])
         .arg(file.join("data"))
         .stdin(std::process::Stdio::null())
@@ -72,4 +75,77 @@ fn an_unwritable_data_dir_is_a_clear_startup_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("data directory"), "{stderr}");
     assert!(out.stdout.is_empty());
+}
+
+/// Waits for a child to exit (killing it after 30 s) and returns its status
+/// and stderr.
+fn finish(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+            }
+            return (status, stderr);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server did not exit within 30 s of its input closing");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn spawn() -> std::process::Child {
+    Command::new(bin())
+        .args(["--storage", "memory"])
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A client that goes away before saying anything: a normal end, exit 0.
+#[test]
+fn closing_stdin_at_once_is_a_clean_exit() {
+    let mut child = spawn();
+    drop(child.stdin.take());
+    let (status, stderr) = finish(child);
+    assert!(status.success(), "exit {status}: {stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+}
+
+/// Regression: a client of the 2026-07-28 revision (no initialize
+/// handshake) that discovers the server and closes stdin made it exit 1 with
+/// "connection closed: initialize request".
+#[test]
+fn a_sessionless_client_that_closes_stdin_is_a_clean_exit() {
+    let mut child = spawn();
+    let mut stdin = child.stdin.take().unwrap();
+    let request = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "server/discover",
+        "params": { "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": { "name": "probe", "version": "1" }
+        } }
+    });
+    writeln!(stdin, "{request}").unwrap();
+    stdin.flush().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(reply["id"], 1, "{line}");
+    assert!(reply.get("result").is_some(), "{line}");
+    drop(stdin);
+    let (status, stderr) = finish(child);
+    assert!(status.success(), "exit {status}: {stderr}");
+    assert!(!stderr.contains("initialize request"), "{stderr}");
 }
