@@ -34,21 +34,35 @@ order_id;region;product;price;quantity;ordered
 ";
 
 /// The server binary next to this example's own target directory, built if
-/// missing or stale (cargo decides).
+/// missing or stale (cargo decides, and shows its progress). The workspace
+/// pins one feature set per dependency (crates/workspace-hack), so this build
+/// and `cargo test --workspace` share every compiled dependency.
 fn server_binary() -> anyhow::Result<PathBuf> {
     if let Ok(path) = std::env::var("DATAFRAME_MCP_BIN") {
         return Ok(PathBuf::from(path));
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = StdCommand::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "dataframe-mcp",
-            "--bin",
-            "dataframe-mcp",
-        ])
+    eprintln!("Building the dataframe-mcp server (the first build takes several minutes)…");
+    let mut build = StdCommand::new(cargo);
+    build.args(["build", "-p", "dataframe-mcp", "--bin", "dataframe-mcp"]);
+    // `cargo run` gave this process the variables of its own package; some
+    // build scripts (ring's) watch CARGO_MANIFEST_DIR, and would make this
+    // build compile them again, and everything above them (polars).
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&&*name)
+        {
+            build.env_remove(&*name);
+        }
+    }
+    let status = build
         .status()
         .context("running cargo build for the server")?;
     if !status.success() {
