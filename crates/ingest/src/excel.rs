@@ -502,7 +502,7 @@ fn infer_column(name: &str, cells: &[&Data]) -> PolarsResult<(Series, Option<Str
         .collect();
     let note = (texts > 0 && texts < total).then(|| {
         format!(
-            "column '{name}' mixes text with {} other values; kept as text (cast_columns can convert it)",
+            "column '{name}' mixes text with {} other values; kept as text (a cast can convert it)",
             total - texts
         )
     });

@@ -726,7 +726,7 @@ pub(crate) fn load_csv(
         if result.is_err() {
             result = attempt(&transcoded, Some(0)).inspect(|_| {
                 notes.push(
-                    "some columns mix values that no single type fits; every column was loaded as text (use cast_columns to convert)"
+                    "some columns mix values that no single type fits; every column was loaded as text (a cast can convert them)"
                         .into(),
                 )
             });
@@ -809,7 +809,7 @@ fn parse_temporal_columns(df: &mut DataFrame, notes: &mut Vec<String>) -> Polars
             parsed_columns.push(parsed.with_name(column.name().clone()).into_column());
         } else {
             notes.push(format!(
-                "column {} looks like {} but {failed} value(s) do not parse as one; it was kept as text (use cast_columns to convert)",
+                "column {} looks like {} but {failed} value(s) do not parse as one; it was kept as text (a cast with a format can convert it)",
                 column.name(),
                 parsed.dtype()
             ));
