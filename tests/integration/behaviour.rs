@@ -3,10 +3,10 @@
 //! Redis server, a Redis Cluster). Times are passed in, so nothing sleeps.
 
 use bytes::Bytes;
-use dfmcp_storage::StoreError;
 use dfmcp_storage::backend::{
     Backend, Blob, CasOutcome, CasRequest, LogAppend, SessionMeta, TableChange,
 };
+use dfmcp_storage::{StoreError, Throttle};
 
 use crate::harness::Harness;
 
@@ -537,7 +537,54 @@ async fn delete_keeps_recently_touched_blobs(h: &Harness) {
     assert_eq!(b.delete_blobs(&sid(), &ids, now).await.unwrap(), 0);
 }
 
+// ----- take_token ------------------------------------------------------------
+
+/// A new bucket starts full; an empty one says how long until a token is
+/// there and takes nothing; time refills it.
+async fn buckets_start_full_and_refill(h: &Harness) {
+    let b = h.backend();
+    let now = h.now();
+    let bucket = format!("t{}", uuid::Uuid::new_v4().simple());
+    for _ in 0..3 {
+        assert_eq!(
+            b.take_token(&bucket, 2.0, 3.0, now).await.unwrap(),
+            Throttle::Allowed
+        );
+    }
+    // Empty: one token at 2 per second is 500 ms away, and asking again
+    // does not push it further.
+    for _ in 0..2 {
+        assert_eq!(
+            b.take_token(&bucket, 2.0, 3.0, now).await.unwrap(),
+            Throttle::RetryAfterMs(500)
+        );
+    }
+    assert_eq!(
+        b.take_token(&bucket, 2.0, 3.0, now + 500).await.unwrap(),
+        Throttle::Allowed
+    );
+    // Never more than the burst, however long it waited.
+    let later = now + 60_000;
+    for _ in 0..3 {
+        assert_eq!(
+            b.take_token(&bucket, 2.0, 3.0, later).await.unwrap(),
+            Throttle::Allowed
+        );
+    }
+    assert!(matches!(
+        b.take_token(&bucket, 2.0, 3.0, later).await.unwrap(),
+        Throttle::RetryAfterMs(_)
+    ));
+    // Buckets are separate.
+    let other = format!("{bucket}x");
+    assert_eq!(
+        b.take_token(&other, 2.0, 3.0, later).await.unwrap(),
+        Throttle::Allowed
+    );
+}
+
 crate::per_backend!(
+    buckets_start_full_and_refill,
     create_stores_the_session,
     create_refuses_a_live_id,
     create_replaces_an_expired_session,

@@ -287,6 +287,17 @@ impl Backend for FailingFor {
     async fn purge_expired(&self, now_ms: i64) -> dfmcp_storage::Result<Vec<String>> {
         self.inner.purge_expired(now_ms).await
     }
+    async fn take_token(
+        &self,
+        bucket: &str,
+        per_second: f64,
+        burst: f64,
+        now_ms: i64,
+    ) -> dfmcp_storage::Result<dfmcp_storage::Throttle> {
+        self.inner
+            .take_token(bucket, per_second, burst, now_ms)
+            .await
+    }
     async fn list_tables(
         &self,
         session: &str,

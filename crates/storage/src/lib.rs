@@ -37,7 +37,7 @@ pub mod versioning;
 pub use backend::memory::MemoryBackend;
 pub use backend::redis::{RedisBackend, RedisConfig};
 pub use backend::sqlite::SqliteBackend;
-pub use backend::{Backend, Capabilities, SessionMeta, namespace_of};
+pub use backend::{Backend, Capabilities, SessionMeta, Throttle, namespace_of};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::Compression;
 pub use error::{Result, Revision, StoreError};

@@ -8,14 +8,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::{
-    Backend, Blob, BlobInfo, Capabilities, CasOutcome, CasRequest, SessionMeta, TableRecord,
-    namespace_of,
+    Backend, Blob, BlobInfo, Capabilities, CasOutcome, CasRequest, LocalBuckets, SessionMeta,
+    TableRecord, Throttle, namespace_of,
 };
 use crate::error::{Result, StoreError};
 
 #[derive(Debug, Default)]
 pub struct MemoryBackend {
     sessions: Mutex<HashMap<String, MemSession>>,
+    buckets: LocalBuckets,
 }
 
 #[derive(Debug)]
@@ -274,6 +275,16 @@ impl Backend for MemoryBackend {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    async fn take_token(
+        &self,
+        bucket: &str,
+        per_second: f64,
+        burst: f64,
+        now_ms: i64,
+    ) -> Result<Throttle> {
+        Ok(self.buckets.take(bucket, per_second, burst, now_ms))
     }
 
     async fn delete_blobs(

@@ -70,6 +70,51 @@ pub fn refresh_interval_ms(ttl_ms: i64) -> i64 {
     (ttl_ms / 100).clamp(0, 60_000)
 }
 
+/// A token bucket's answer: go ahead, or wait this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    Allowed,
+    RetryAfterMs(i64),
+}
+
+/// Token buckets kept in this process (for backends that are not shared).
+#[derive(Debug, Default)]
+pub struct LocalBuckets {
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, i64)>>,
+}
+
+impl LocalBuckets {
+    pub fn take(&self, bucket: &str, per_second: f64, burst: f64, now_ms: i64) -> Throttle {
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, (_, at)| now_ms - *at < 3_600_000);
+        }
+        let (tokens, at) = map.entry(bucket.to_string()).or_insert((burst, now_ms));
+        take_token(tokens, at, per_second, burst, now_ms)
+    }
+}
+
+/// The token bucket arithmetic every backend shares: refill by elapsed
+/// time (capped at `burst`), then take one token if there is one.
+pub fn take_token(
+    tokens: &mut f64,
+    at: &mut i64,
+    per_second: f64,
+    burst: f64,
+    now_ms: i64,
+) -> Throttle {
+    let elapsed = (now_ms - *at).max(0) as f64 / 1000.0;
+    *tokens = (*tokens + elapsed * per_second).min(burst);
+    *at = now_ms;
+    if *tokens >= 1.0 {
+        *tokens -= 1.0;
+        Throttle::Allowed
+    } else {
+        let wait = ((1.0 - *tokens) / per_second.max(1e-9) * 1000.0).ceil() as i64;
+        Throttle::RetryAfterMs(wait.max(1))
+    }
+}
+
 /// One table's head record: a revision and an opaque state document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRecord {
@@ -299,6 +344,23 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// # Behavior
     /// - A missing session has none.
     async fn list_blobs(&self, session: &str, now_ms: i64) -> Result<Vec<BlobInfo>>;
+
+    /// Takes one token from the bucket `bucket` (refilled at `per_second`,
+    /// holding at most `burst`), for rate limits.
+    ///
+    /// # Behavior
+    /// - A new bucket starts full.
+    /// - When empty, answers how long until a token is there, and takes
+    ///   nothing.
+    /// - Shared backends (Redis) keep buckets in the backend, so every process
+    ///   sees the same bucket; the others keep them in the process.
+    async fn take_token(
+        &self,
+        bucket: &str,
+        per_second: f64,
+        burst: f64,
+        now_ms: i64,
+    ) -> Result<Throttle>;
 
     /// Deletes those of `ids` whose last touch is before `untouched_before_ms`,
     /// checked atomically against concurrent touches. Returns bytes freed.

@@ -33,7 +33,7 @@ use redis::{RedisError, Script, TlsCertificates, Value};
 
 use super::{
     Backend, Blob, BlobInfo, Capabilities, CasOutcome, CasRequest, SessionMeta, TableRecord,
-    namespace_of,
+    Throttle, namespace_of,
 };
 use crate::error::{Result, StoreError};
 
@@ -472,6 +472,28 @@ for i = 1, #t, 2 do
   out[#out + 1] = redis.call('HSTRLEN', KEYS[2], t[i])
 end
 return out
+"#,
+    )
+});
+
+// ARGV: per second, burst, now. Returns 0 when allowed, else ms to wait.
+static TAKE_TOKEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens, at = tonumber(b[1]) or burst, tonumber(b[2]) or now
+local elapsed = math.max(0, now - at) / 1000
+tokens = math.min(burst, tokens + elapsed * rate)
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+else
+  wait = math.max(1, math.ceil((1 - tokens) / rate * 1000))
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 60000)
+return wait
 "#,
     )
 });
@@ -918,6 +940,29 @@ where
             });
         }
         Ok(out)
+    }
+
+    async fn take_token(
+        &self,
+        bucket: &str,
+        per_second: f64,
+        burst: f64,
+        now_ms: i64,
+    ) -> Result<Throttle> {
+        let key = format!("{}{{rl:{bucket}}}", self.prefix);
+        let wait: i64 = TAKE_TOKEN
+            .key(key)
+            .arg(per_second)
+            .arg(burst)
+            .arg(now_ms)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(if wait == 0 {
+            Throttle::Allowed
+        } else {
+            Throttle::RetryAfterMs(wait)
+        })
     }
 
     async fn delete_blobs(

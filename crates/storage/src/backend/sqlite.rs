@@ -38,7 +38,8 @@ use rusqlite::{
 };
 
 use super::{
-    Backend, Blob, BlobInfo, Capabilities, CasOutcome, CasRequest, SessionMeta, TableRecord,
+    Backend, Blob, BlobInfo, Capabilities, CasOutcome, CasRequest, LocalBuckets, SessionMeta,
+    TableRecord, Throttle,
 };
 use crate::error::{Result, StoreError};
 use crate::ids::new_uid;
@@ -62,6 +63,7 @@ pub struct SqliteBackend {
 
 #[derive(Debug)]
 struct Inner {
+    buckets: LocalBuckets,
     dir: PathBuf,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
@@ -116,6 +118,7 @@ impl SqliteBackend {
             .collect::<Result<Vec<_>>>()?;
         let backend = SqliteBackend {
             inner: Arc::new(Inner {
+                buckets: LocalBuckets::default(),
                 dir,
                 writer: Mutex::new(writer),
                 readers,
@@ -986,6 +989,18 @@ impl Backend for SqliteBackend {
             Ok(blobs)
         })
         .await
+    }
+
+    async fn take_token(
+        &self,
+        bucket: &str,
+        per_second: f64,
+        burst: f64,
+        now_ms: i64,
+    ) -> Result<Throttle> {
+        // Rate limits are per process on the embedded store: processes on one
+        // machine serve one user each.
+        Ok(self.inner.buckets.take(bucket, per_second, burst, now_ms))
     }
 
     async fn delete_blobs(

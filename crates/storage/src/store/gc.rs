@@ -92,8 +92,11 @@ impl Store {
         }
         referenced.extend(manifests);
         let blobs = self.backend.list_blobs(session, now).await?;
+        // Exports are not part of any version: they live as long as the
+        // session.
         let candidates: Vec<String> = blobs
             .iter()
+            .filter(|b| !b.id.starts_with(super::exports::EXPORT_PREFIX))
             .filter(|b| !referenced.contains(&b.id) && b.touched_ms < cutoff)
             .map(|b| b.id.clone())
             .collect();

@@ -7,6 +7,7 @@
 //! tables API built from them.
 
 mod compute;
+mod exports;
 mod gc;
 mod history;
 mod publish;
