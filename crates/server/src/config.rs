@@ -19,6 +19,16 @@ pub enum StorageKind {
     Redis,
 }
 
+/// How clients reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// One client over stdin/stdout (the default).
+    Stdio,
+    /// Streamable HTTP at /mcp, for many clients; with uploads, downloads,
+    /// health checks, bearer tokens and rate limits.
+    Http,
+}
+
 /// What to do when Redis cannot be reached at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RedisFallback {
@@ -28,11 +38,118 @@ pub enum RedisFallback {
     Memory,
 }
 
-/// An MCP server (stdio) for loading, cleaning and transforming tabular data,
-/// with sessions that survive restarts and exact undo/redo.
+/// An MCP server for loading, cleaning and transforming tabular data, with
+/// sessions that survive restarts and exact undo/redo.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "dataframe-mcp", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// What to do instead of serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Load a file into the configured store and print the session id and
+    /// tables, so that a backend or a script can hand the session to an agent.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub config: Config,
+
+    /// The file to load (every table it holds is loaded).
+    pub file: PathBuf,
+
+    /// Session to load into (created if new); default a fresh one.
+    #[arg(long)]
+    pub session_id: Option<String>,
+
+    /// Name of the table (default: the sheet or file name).
+    #[arg(long)]
+    pub table_name: Option<String>,
+
+    /// Load the session on behalf of this principal (as named in the HTTP
+    /// tokens file), so that only they see it.
+    #[arg(long)]
+    pub principal: Option<String>,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Everything that configures the server.
+#[derive(Debug, Clone, clap::Args)]
 pub struct Config {
+    /// How clients reach the server.
+    #[arg(
+        long,
+        env = "DATAFRAME_MCP_TRANSPORT",
+        value_enum,
+        default_value = "stdio"
+    )]
+    pub transport: Transport,
+
+    /// Address to listen on with --transport http.
+    #[arg(long, env = "DATAFRAME_MCP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+
+    /// File of bearer tokens for HTTP: one `principal token` pair per line
+    /// (or `principal blake3:<hex of the token's hash>`); # starts a comment.
+    #[arg(long, env = "DATAFRAME_MCP_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+
+    /// Serve HTTP without tokens even on a non-loopback address (everyone is
+    /// one anonymous principal). Only behind a proxy that authenticates.
+    #[arg(long, env = "DATAFRAME_MCP_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+
+    /// Host header values HTTP requests may carry (DNS-rebinding
+    /// protection); default localhost, 127.0.0.1, ::1 and the listen address.
+    #[arg(
+        long = "allowed-host",
+        env = "DATAFRAME_MCP_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Origin header values browser requests may carry (e.g.
+    /// https://app.example.com); default: requests with an Origin are refused.
+    #[arg(
+        long = "allowed-origin",
+        env = "DATAFRAME_MCP_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Requests per second each principal may make over HTTP (a token
+    /// bucket, kept in Redis when the store is Redis).
+    #[arg(long, env = "DATAFRAME_MCP_RATE_LIMIT", default_value_t = 20.0)]
+    pub rate_limit: f64,
+
+    /// How many requests a principal may make at once above the rate.
+    #[arg(long, env = "DATAFRAME_MCP_RATE_BURST", default_value_t = 40.0)]
+    pub rate_burst: f64,
+
+    /// The server's public base URL (e.g. https://mcp.example.com), used in
+    /// download links; default links are relative (/v1/exports/…).
+    #[arg(long, env = "DATAFRAME_MCP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Seconds in-flight HTTP calls may take to finish after SIGTERM/SIGINT.
+    #[arg(
+        long,
+        env = "DATAFRAME_MCP_SHUTDOWN_GRACE_SECONDS",
+        default_value_t = 30
+    )]
+    pub shutdown_grace_seconds: u64,
+
     /// Where sessions are stored.
     #[arg(
         long = "storage",

@@ -10,6 +10,8 @@
 pub mod caller;
 pub mod config;
 mod error;
+mod http;
+mod import;
 mod paths;
 mod render;
 mod server;
@@ -25,8 +27,10 @@ use rmcp::ServiceExt;
 use rmcp::service::ServerInitializeError;
 
 pub use caller::{Caller, Principal};
-pub use config::{Config, RedisFallback, StorageKind};
+pub use config::{Cli, Command, Config, ImportArgs, RedisFallback, StorageKind, Transport};
 pub use error::ToolError;
+pub use http::{Tokens, serve_http};
+pub use import::import;
 pub use paths::PathPolicy;
 pub use server::{AppState, DataFrameServer};
 
@@ -133,7 +137,11 @@ pub async fn build(config: &Config, transport: &'static str) -> anyhow::Result<D
         StorageKind::Embedded => config.data_dir().into_iter().collect(),
         _ => Vec::new(),
     };
-    let paths = PathPolicy::new(&config.configured_dirs(), &forbidden);
+    let remote = transport == "http";
+    let mut paths = PathPolicy::new(&config.configured_dirs(), &forbidden);
+    if remote {
+        paths = paths.remote();
+    }
     tracing::info!(storage = %opened.description, allowed = ?paths.allowed(), "starting");
     Ok(DataFrameServer::new(AppState {
         store,
@@ -141,10 +149,11 @@ pub async fn build(config: &Config, transport: &'static str) -> anyhow::Result<D
         ingest: config.ingest_limits(),
         query: config.query_limits(),
         max_chars: config.max_response_tokens.saturating_mul(4).max(8_000),
-        use_client_roots: !config.ignore_client_roots,
+        use_client_roots: !config.ignore_client_roots && !remote,
         storage: opened.description,
         fallback: opened.fallback,
         transport,
+        public_url: config.public_url.clone(),
     }))
 }
 

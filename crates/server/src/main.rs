@@ -1,18 +1,29 @@
-//! `dataframe-mcp`: parse flags, log to stderr, serve MCP on stdio.
+//! `dataframe-mcp`: parse flags, log to stderr, then serve MCP on stdio or
+//! HTTP, or import a file.
 
 use clap::Parser;
+use dfmcp_server::{Cli, Command, Transport};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = dfmcp_server::Config::parse();
-    // stdout is the MCP channel: every log line goes to stderr.
+    let cli = Cli::parse();
+    // stdout is the MCP channel over stdio: every log line goes to stderr.
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // rmcp logs every stateless HTTP request's service start and end
+            // at info: noise at one line per call.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,rmcp::service=warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
-    dfmcp_server::serve_stdio(config).await
+    match cli.command {
+        Some(Command::Import(args)) => dfmcp_server::import(args).await,
+        None => match cli.config.transport {
+            Transport::Stdio => dfmcp_server::serve_stdio(cli.config).await,
+            Transport::Http => dfmcp_server::serve_http(cli.config).await,
+        },
+    }
 }

@@ -29,6 +29,9 @@ pub struct PathPolicy {
     home: Option<PathBuf>,
     /// Never readable or writable, even inside an allowed directory.
     forbidden: Vec<PathBuf>,
+    /// Serving remote clients (HTTP): only explicitly allowed directories,
+    /// never the home directory by default; the server's disk is not theirs.
+    remote: bool,
 }
 
 /// A file opened for reading after its real path was checked. Keep it alive
@@ -112,7 +115,14 @@ impl PathPolicy {
                 .iter()
                 .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()))
                 .collect(),
+            remote: false,
         }
+    }
+
+    /// For remote clients: only the configured directories (none by default).
+    pub fn remote(mut self) -> Self {
+        self.remote = true;
+        self
     }
 
     /// Replaces the directories the client offered (MCP roots).
@@ -125,6 +135,10 @@ impl PathPolicy {
     /// The directories in force now.
     pub fn allowed(&self) -> Vec<PathBuf> {
         let mut dirs = self.configured.clone();
+        if self.remote {
+            // A remote client's roots name directories on its machine.
+            return dirs;
+        }
         dirs.extend(
             self.client_roots
                 .read()
@@ -132,13 +146,20 @@ impl PathPolicy {
                 .iter()
                 .cloned(),
         );
-        if dirs.is_empty() {
+        if dirs.is_empty() && !self.remote {
             dirs.extend(self.home.clone());
         }
         dirs
     }
 
     fn absolute(&self, raw: &str) -> Result<PathBuf, PathError> {
+        // Refused before the path is even looked at: whether a file exists
+        // on the server's disk is nobody else's business.
+        if self.remote && self.configured.is_empty() {
+            return Err(PathError(
+                "this server is reached over HTTP and reads or writes no files on its own disk: upload the file with POST /v1/files (it answers with the session_id and tables), and call export_table without a path to get a download link".into(),
+            ));
+        }
         let raw = raw.trim();
         if raw.is_empty() {
             return Err(PathError(
@@ -173,6 +194,7 @@ impl PathPolicy {
         if allowed.iter().any(|root| real.starts_with(root)) {
             return Ok(());
         }
+
         let list = if allowed.is_empty() {
             "none".to_string()
         } else {
@@ -366,6 +388,25 @@ mod tests {
 
     fn read(policy: &PathPolicy, path: &Path) -> Result<OpenedFile, PathError> {
         policy.open_read(&path.to_string_lossy())
+    }
+
+    #[test]
+    fn remote_clients_get_only_explicit_directories() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join("a.csv"), "x\n1\n").unwrap();
+        let path = home.path().join("a.csv");
+        let policy = PathPolicy::new(&[], &[]).remote();
+        policy.set_client_roots(vec![home.path().to_path_buf()]);
+        let err = read(&policy, &path).unwrap_err().to_string();
+        assert!(err.contains("POST /v1/files"), "{err}");
+        // Same answer for a file that does not exist: nothing is looked at.
+        let missing = read(&policy, &home.path().join("nope.csv"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, missing);
+        assert!(policy.open_write(&path.to_string_lossy()).is_err());
+        let explicit = PathPolicy::new(&[home.path().to_path_buf()], &[]).remote();
+        assert!(read(&explicit, &path).is_ok());
     }
 
     #[test]

@@ -578,12 +578,18 @@ impl Render for QueryResponse {
 
 impl Render for ExportResponse {
     fn markdown(&self) -> String {
+        let place = match (&self.path, &self.url) {
+            (Some(path), _) => path.clone(),
+            (None, Some(url)) => format!(
+                "a download: {url} (GET it with your bearer token, until the session expires)"
+            ),
+            (None, None) => "nowhere".into(),
+        };
         format!(
-            "Wrote table `{}` ({} rows × {} columns) to {} as {} ({}).",
+            "Wrote table `{}` ({} rows × {} columns) to {place} as {} ({}).",
             self.table,
             thousands(self.rows),
             self.columns,
-            self.path,
             self.format,
             dfmcp_ingest::human_bytes(self.bytes)
         )
@@ -603,7 +609,9 @@ impl Render for HealthResponse {
                 _ => "unreachable".to_string(),
             }
         );
-        text.push_str(&format!("{} live sessions.\n", self.sessions));
+        if let Some(sessions) = self.sessions {
+            text.push_str(&format!("{sessions} live sessions of yours.\n"));
+        }
         if let Some(w) = &self.warning {
             text.push_str(&format!("Warning: {w}\n"));
         }

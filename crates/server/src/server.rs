@@ -36,7 +36,14 @@ pub struct AppState {
     pub fallback: Option<String>,
     /// "stdio" or "http".
     pub transport: &'static str,
+    /// The public base URL of download links over HTTP (default: from the
+    /// request's Host).
+    pub public_url: Option<String>,
 }
+
+/// The base URL of download links for one call: set over HTTP only.
+#[derive(Debug, Clone, Default)]
+pub struct BaseUrl(pub Option<String>);
 
 #[derive(Clone)]
 pub struct DataFrameServer {
@@ -147,6 +154,31 @@ fn caller_of(context: &RequestContext<RoleServer>) -> Caller {
         .unwrap_or_else(Caller::local)
 }
 
+/// Where this call's client reaches the server: the configured public URL,
+/// or the scheme and Host the request came with.
+fn base_url(context: &RequestContext<RoleServer>, public: Option<&str>) -> BaseUrl {
+    let Some(parts) = context.extensions.get::<http::request::Parts>() else {
+        return BaseUrl(None);
+    };
+    if let Some(public) = public {
+        return BaseUrl(Some(public.trim_end_matches('/').to_string()));
+    }
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let scheme = header("x-forwarded-proto")
+        .filter(|p| p == "https" || p == "http")
+        .unwrap_or_else(|| "http".into());
+    let host = header("x-forwarded-host")
+        .or_else(|| header("host"))
+        .unwrap_or_else(|| "localhost".into());
+    BaseUrl(Some(format!("{scheme}://{host}")))
+}
+
 /// Arguments that did not match a tool's schema: say so in the terms of the
 /// schema, not of the server's Rust types.
 fn explain_argument_error(text: &str) -> Option<String> {
@@ -232,7 +264,9 @@ impl ServerHandler for DataFrameServer {
         mut context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = caller_of(&context);
+        let base = base_url(&context, self.state.public_url.as_deref());
         context.extensions.insert(caller.clone());
+        context.extensions.insert(base);
         let call = ToolCallContext::new(self, request, context);
         let mut response = self.tool_router.call(call).await?;
         if let CallToolResponse::Complete(result) = &mut response

@@ -79,7 +79,7 @@ pub struct WriteOpts {
 
 // ----- sessions and tables ---------------------------------------------------
 
-#[derive(Debug, Deserialize, JsonSchema)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct InitializeRequest {
     /// Path of the file to load (CSV/TSV/TXT, xlsx/xlsm/xlsb/xls, ods, Parquet, Arrow/Feather, JSON, NDJSON). Every table in it is loaded (every sheet of a workbook). Omit when copying with source_session_id.
     #[serde(default)]
@@ -791,8 +791,9 @@ pub enum ExportFormat {
 pub struct ExportRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// Where to write.
-    pub path: String,
+    /// Where to write. Over HTTP, omit it to get a download link instead.
+    #[serde(default)]
+    pub path: Option<String>,
     /// csv, tsv, parquet, json, ndjson (default: from the file extension).
     #[serde(default)]
     pub format: Option<ExportFormat>,
@@ -805,7 +806,13 @@ pub struct ExportRequest {
 pub struct ExportResponse {
     pub session_id: String,
     pub table: String,
-    pub path: String,
+    /// The file written (when a path was given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Where to download it (over HTTP, without a path): with the same
+    /// bearer token, until the session expires.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub format: String,
     pub rows: u64,
     pub columns: u64,
@@ -823,8 +830,10 @@ pub struct HealthResponse {
     pub store_reachable: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub store_round_trip_ms: Option<f64>,
-    /// Live sessions of the caller (up to 1,000 counted).
-    pub sessions: usize,
+    /// Live sessions of the caller (up to 1,000 counted); not given by
+    /// `/readyz`, which has no caller.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -7,7 +7,7 @@ use dfmcp_storage::{Edit, Intent, OpRecord, TableMeta};
 use polars::prelude::*;
 use rmcp::handler::server::tool::{Extension, schema_for_output};
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::CallToolResult;
+use rmcp::model::{CallToolResult, ContentBlock, Resource};
 use rmcp::{tool, tool_router};
 use serde_json::json;
 
@@ -15,7 +15,7 @@ use super::{bounded_rows, check_table_name};
 use crate::caller::Caller;
 use crate::error::ToolError;
 use crate::render::thousands;
-use crate::server::DataFrameServer;
+use crate::server::{BaseUrl, DataFrameServer};
 use crate::wire::*;
 
 fn write_frame(df: &mut DataFrame, out: impl Write, format: ExportFormat) -> PolarsResult<()> {
@@ -38,6 +38,27 @@ fn write_frame(df: &mut DataFrame, out: impl Write, format: ExportFormat) -> Pol
     }
     out.flush()?;
     Ok(())
+}
+
+fn mime_type(format: &str) -> &'static str {
+    match format {
+        "csv" => "text/csv",
+        "tsv" => "text/tab-separated-values",
+        "parquet" => "application/vnd.apache.parquet",
+        "json" => "application/json",
+        "ndjson" => "application/x-ndjson",
+        _ => "application/octet-stream",
+    }
+}
+
+fn extension(format: ExportFormat) -> &'static str {
+    match format {
+        ExportFormat::Csv => "csv",
+        ExportFormat::Tsv => "tsv",
+        ExportFormat::Parquet => "parquet",
+        ExportFormat::Json => "json",
+        ExportFormat::Ndjson => "ndjson",
+    }
 }
 
 fn format_from_extension(path: &std::path::Path) -> Option<ExportFormat> {
@@ -68,7 +89,7 @@ impl DataFrameServer {
     }
 
     #[tool(
-        description = "Write a table to a file: csv, tsv, parquet, json (array of records) or ndjson (format from the extension unless given). Refuses to replace an existing file unless overwrite=true.",
+        description = "Write a table to a file: csv, tsv, parquet, json (array of records) or ndjson (format from the extension unless given). Refuses to replace an existing file unless overwrite=true. Over HTTP, omit path to get a download link.",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<ExportResponse>()
     )]
@@ -76,9 +97,26 @@ impl DataFrameServer {
         &self,
         Parameters(req): Parameters<ExportRequest>,
         Extension(caller): Extension<Caller>,
+        Extension(base): Extension<BaseUrl>,
     ) -> Result<CallToolResult, ToolError> {
-        let written = self.export(&caller, req).await?;
-        Ok(self.reply(&written))
+        if req.path.is_some() {
+            let written = self.export(&caller, req).await?;
+            return Ok(self.reply(&written));
+        }
+        let Some(base) = base.0 else {
+            return Err(ToolError::invalid(
+                "give path: where to write the file (download links exist only over HTTP)",
+            ));
+        };
+        let (written, name) = self.export_download(&caller, req, &base).await?;
+        let mut result = self.reply(&written);
+        if let Some(url) = &written.url {
+            let link = Resource::new(url.clone(), name)
+                .with_mime_type(mime_type(&written.format))
+                .with_size(written.bytes);
+            result.content.push(ContentBlock::resource_link(link));
+        }
+        Ok(result)
     }
 }
 
@@ -183,7 +221,10 @@ impl DataFrameServer {
         req: ExportRequest,
     ) -> Result<ExportResponse, ToolError> {
         let session = caller.stored(&req.target.session_id)?;
-        let target = self.state.paths.open_write(&req.path)?;
+        let target = self
+            .state
+            .paths
+            .open_write(req.path.as_deref().unwrap_or_default())?;
         let Some(format) = req.format.or_else(|| format_from_extension(&target.path)) else {
             return Err(ToolError::invalid(format!(
                 "cannot tell the format from '{}'; pass format: csv, tsv, parquet, json or ndjson",
@@ -224,11 +265,56 @@ impl DataFrameServer {
         Ok(ExportResponse {
             session_id: req.target.session_id,
             table: req.target.table,
-            path,
+            path: Some(path),
+            url: None,
             format: format!("{format:?}").to_lowercase(),
             rows,
             columns,
             bytes,
         })
+    }
+
+    /// Exports into the session's store, for download over HTTP; returns
+    /// the response (with its URL) and the file's name.
+    async fn export_download(
+        &self,
+        caller: &Caller,
+        req: ExportRequest,
+        base: &str,
+    ) -> Result<(ExportResponse, String), ToolError> {
+        let session = caller.stored(&req.target.session_id)?;
+        let format = req.format.unwrap_or(ExportFormat::Csv);
+        let loaded = self.store().load(&session, &req.target.table).await?;
+        let (bytes, rows, columns) = self
+            .store()
+            .compute(&session, move |_| -> Result<(Vec<u8>, u64, u64), String> {
+                let mut df = visible(&loaded.df);
+                let mut bytes = Vec::new();
+                write_frame(&mut df, &mut bytes, format).map_err(|e| e.to_string())?;
+                Ok((bytes, df.height() as u64, df.width() as u64))
+            })
+            .await?
+            .map_err(|e| ToolError::invalid(format!("writing the export failed: {e}")))?;
+        let name = format!("{}.{}", req.target.table, extension(format));
+        let size = bytes.len() as u64;
+        let id = self.store().put_export(&session, &name, bytes).await?;
+        let url = format!(
+            "{}/v1/exports/{}.{id}",
+            base.trim_end_matches('/'),
+            req.target.session_id
+        );
+        Ok((
+            ExportResponse {
+                session_id: req.target.session_id,
+                table: req.target.table,
+                path: None,
+                url: Some(url),
+                format: extension(format).into(),
+                rows,
+                columns,
+                bytes: size,
+            },
+            name,
+        ))
     }
 }

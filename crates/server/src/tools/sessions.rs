@@ -201,14 +201,18 @@ impl DataFrameServer {
         Parameters(_): Parameters<Empty>,
         Extension(caller): Extension<Caller>,
     ) -> Result<CallToolResult, ToolError> {
-        let health = self.check_health(&caller).await;
+        let health = self.check_health(Some(&caller)).await;
         Ok(self.reply(&health))
     }
 }
 
 impl DataFrameServer {
-    /// The health facts the `health` tool (and `/readyz` over HTTP) report.
-    pub async fn check_health(&self, caller: &Caller) -> HealthResponse {
+    /// The health facts the `health` tool (and, without a caller and so
+    /// without a session count, `/readyz`) report.
+    pub async fn check_health(&self, caller: Option<&Caller>) -> HealthResponse {
+        let local = Caller::local();
+        let counted = caller.is_some();
+        let caller = caller.unwrap_or(&local);
         let started = Instant::now();
         let listed = self
             .store()
@@ -227,7 +231,7 @@ impl DataFrameServer {
             storage: self.state.storage.clone(),
             store_reachable: reachable,
             store_round_trip_ms: reachable.then_some((elapsed * 10.0).round() / 10.0),
-            sessions,
+            sessions: counted.then_some(sessions),
             warning: self.state.fallback.clone(),
             error,
         }
@@ -256,15 +260,66 @@ impl DataFrameServer {
         caller: &Caller,
         req: InitializeRequest,
     ) -> Result<InitializeResponse, ToolError> {
+        let opened = self
+            .state
+            .paths
+            .open_read(req.file_path.as_deref().unwrap_or_default())?;
+        let source = opened.source.clone();
+        self.load_source(caller, req, source, Box::new(opened))
+            .await
+    }
+
+    /// Loads a file named on the command line (`dataframe-mcp import`): the
+    /// operator's own file, so no directory policy applies.
+    pub(crate) async fn load_local(
+        &self,
+        caller: &Caller,
+        path: &std::path::Path,
+        req: InitializeRequest,
+    ) -> Result<InitializeResponse, ToolError> {
+        if let Some(name) = &req.table_name {
+            check_table_name(name)?;
+        }
+        let path = std::fs::canonicalize(path)
+            .map_err(|e| ToolError::invalid(format!("cannot open {}: {e}", path.display())))?;
+        let source = dfmcp_ingest::Source::path(path);
+        self.load_source(caller, req, source, Box::new(())).await
+    }
+
+    /// Loads a file uploaded over HTTP (kept in `file` until loaded) as
+    /// `initialize_data_table` loads a path; `name` is the client's file name.
+    pub(crate) async fn load_upload(
+        &self,
+        caller: &Caller,
+        file: tempfile::NamedTempFile,
+        name: &str,
+        req: InitializeRequest,
+    ) -> Result<InitializeResponse, ToolError> {
+        if let Some(name) = &req.table_name {
+            check_table_name(name)?;
+        }
+        let source = dfmcp_ingest::Source {
+            read: file.path().to_path_buf(),
+            shown: std::path::Path::new("/uploads").join(name),
+        };
+        self.load_source(caller, req, source, Box::new(file)).await
+    }
+
+    /// Loads `source` into the session `req` names; `keep` holds whatever
+    /// keeps `source.read` readable (an open descriptor, a temporary file)
+    /// until the load is done.
+    async fn load_source(
+        &self,
+        caller: &Caller,
+        req: InitializeRequest,
+        source: dfmcp_ingest::Source,
+        keep: Box<dyn std::any::Any + Send>,
+    ) -> Result<InitializeResponse, ToolError> {
         let request_id = req
             .request_id
             .as_deref()
             .map(check_request_id)
             .transpose()?;
-        let opened = self
-            .state
-            .paths
-            .open_read(req.file_path.as_deref().unwrap_or_default())?;
         let options = LoadOptions {
             table_name: req.table_name.clone(),
             sheets: req.sheets.clone(),
@@ -280,13 +335,10 @@ impl DataFrameServer {
         let (session, created) = self
             .target_session(caller, req.session_id.as_deref(), request_id)
             .await?;
-        let source = opened.source.clone();
         let loaded = self
             .store()
             .compute(&session, move |_| {
-                // The opened file stays open (and so readable through its
-                // descriptor) until the load is done.
-                let _file = opened;
+                let _keep = keep;
                 dfmcp_ingest::load(&source, &options, &limits)
             })
             .await??;
