@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use clap::Parser;
-use dfmcp_server::Config;
+use dfmcp_server::Cli;
 use serde_json::{Value, json};
 use tests::mcp::{Server, Storage, text};
 
@@ -29,9 +29,20 @@ async fn serve(storage: &Storage, allow: &Path, extra: &[&str]) -> Server {
                 prefix.clone(),
             ]);
         }
+        Storage::RedisCluster { urls, prefix } => {
+            args.extend([
+                "--storage".into(),
+                "redis".into(),
+                "--redis-cluster".into(),
+                "--redis-url".into(),
+                urls.clone(),
+                "--redis-prefix".into(),
+                prefix.clone(),
+            ]);
+        }
     }
     args.extend(extra.iter().map(|s| s.to_string()));
-    let config = Config::try_parse_from(args).expect("flags");
+    let config = Cli::try_parse_from(args).expect("flags").config;
     let server = dfmcp_server::build(&config, "stdio").await.expect("build");
     Server::in_process(server).await
 }

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use rmcp::{RoleClient, ServerHandler, ServiceExt};
@@ -23,6 +23,7 @@ pub enum Storage {
     Memory,
     Embedded(PathBuf),
     Redis { url: String, prefix: String },
+    RedisCluster { urls: String, prefix: String },
 }
 
 impl Storage {
@@ -36,11 +37,45 @@ impl Storage {
     pub fn embedded(dir: &std::path::Path) -> Self {
         Storage::Embedded(dir.join("data"))
     }
+
+    /// A Redis Cluster given by its seed URLs (comma-separated).
+    pub fn redis_cluster(urls: &str) -> Self {
+        Storage::RedisCluster {
+            urls: urls.to_string(),
+            prefix: harness::random_prefix(),
+        }
+    }
+
+    /// Adds the arguments and environment that select this storage.
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env_remove("STORAGE_BACKEND")
+            .env_remove("REDIS_URL")
+            .env_remove("REDIS_CLUSTER")
+            .env_remove("DATAFRAME_MCP_DATA_DIR");
+        match self {
+            Storage::Memory => {
+                cmd.args(["--storage", "memory"]);
+            }
+            Storage::Embedded(dir) => {
+                cmd.args(["--storage", "embedded", "--data-dir"]).arg(dir);
+            }
+            Storage::Redis { url, prefix } => {
+                cmd.args(["--storage", "redis"])
+                    .env("REDIS_URL", url)
+                    .env("REDIS_KEY_PREFIX", prefix);
+            }
+            Storage::RedisCluster { urls, prefix } => {
+                cmd.args(["--storage", "redis", "--redis-cluster"])
+                    .env("REDIS_URL", urls)
+                    .env("REDIS_KEY_PREFIX", prefix);
+            }
+        }
+    }
 }
 
 /// A running server and a client connected to it.
 pub struct Server {
-    client: Option<RunningService<RoleClient, ()>>,
+    client: Option<RunningService<RoleClient, ClientConfig>>,
     /// The child process, for a server that runs as one.
     pub pid: u32,
     stderr: Arc<Mutex<Vec<String>>>,
@@ -55,10 +90,13 @@ impl Server {
                 let _ = running.waiting().await;
             }
         });
-        let client = tokio::time::timeout(Duration::from_secs(30), ().serve(client_io))
-            .await
-            .expect("server did not initialize within 30 s")
-            .expect("MCP initialize");
+        let client = tokio::time::timeout(
+            Duration::from_secs(30),
+            ClientConfig::default().serve(client_io),
+        )
+        .await
+        .expect("server did not initialize within 30 s")
+        .expect("MCP initialize");
         Server {
             client: Some(client),
             pid: std::process::id(),
@@ -98,19 +136,8 @@ impl Server {
             .env_remove("STORAGE_BACKEND")
             .env_remove("REDIS_URL")
             .env_remove("DATAFRAME_MCP_DATA_DIR");
-        match storage {
-            None => {}
-            Some(Storage::Memory) => {
-                cmd.args(["--storage", "memory"]);
-            }
-            Some(Storage::Embedded(dir)) => {
-                cmd.args(["--storage", "embedded", "--data-dir"]).arg(dir);
-            }
-            Some(Storage::Redis { url, prefix }) => {
-                cmd.args(["--storage", "redis"])
-                    .env("REDIS_URL", url)
-                    .env("REDIS_KEY_PREFIX", prefix);
-            }
+        if let Some(storage) = storage {
+            storage.apply(cmd);
         }
     }
 
@@ -135,14 +162,30 @@ impl Server {
                 }
             });
         }
-        let client = tokio::time::timeout(Duration::from_secs(30), ().serve(transport))
-            .await
-            .expect("server did not initialize within 30 s")
-            .expect("MCP initialize");
+        let client = tokio::time::timeout(
+            Duration::from_secs(30),
+            ClientConfig::default().serve(transport),
+        )
+        .await
+        .expect("server did not initialize within 30 s")
+        .expect("MCP initialize");
         Server {
             client: Some(client),
             pid,
             stderr: lines,
+        }
+    }
+
+    /// A connected client of a server running as process `pid`.
+    pub(crate) fn from_client(
+        client: RunningService<RoleClient, ClientConfig>,
+        pid: u32,
+        stderr: Arc<Mutex<Vec<String>>>,
+    ) -> Server {
+        Server {
+            client: Some(client),
+            pid,
+            stderr,
         }
     }
 
@@ -154,7 +197,7 @@ impl Server {
             .is_ok_and(|s| s.success())
     }
 
-    pub fn client(&self) -> &RunningService<RoleClient, ()> {
+    pub fn client(&self) -> &RunningService<RoleClient, ClientConfig> {
         self.client.as_ref().expect("client is connected")
     }
 

@@ -5,6 +5,7 @@
 
 mod cli;
 mod hostile;
+mod http;
 mod process;
 mod soak;
 
