@@ -139,7 +139,8 @@ impl Shared {
                     .errors
                     .entry(format!("{tool}: {}", classify(text)))
                     .or_default() += 1;
-                if classify(text) == "other tool error" {
+                let seen = stats.errors[&format!("{tool}: {}", classify(text))];
+                if classify(text) == "other tool error" && seen <= 3 {
                     eprintln!("{tool}: {text}");
                 }
             }

@@ -514,7 +514,12 @@ pub async fn serve_http(config: Config) -> anyhow::Result<()> {
     );
     let authenticated = Router::new()
         .nest_service("/mcp", mcp)
-        .route("/v1/files", post(upload))
+        // Uploads are streamed to disk under --max-file-bytes, not held in
+        // memory under axum's default 2 MB body limit.
+        .route(
+            "/v1/files",
+            post(upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .route("/v1/exports/{id}", get(download))
         .layer(middleware::from_fn_with_state(http.clone(), rate_limit))
         .layer(middleware::from_fn_with_state(http.clone(), authenticate))

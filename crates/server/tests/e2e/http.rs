@@ -449,6 +449,46 @@ fn tokio_stream_of(
     futures::stream::poll_fn(move |cx| receive.poll_recv(cx))
 }
 
+/// Uploads are streamed to disk: several megabytes in a form are fine, and
+/// more than --max-file-bytes is refused with 413.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_uploads_stream_under_the_cap() {
+    let server = HttpServer::start(
+        bin(),
+        &Storage::Memory,
+        TOKENS,
+        &["--max-file-bytes", "6000000"],
+    )
+    .await;
+    let mut csv = String::from("id,name,value\n");
+    let mut i = 0;
+    while csv.len() < 4_000_000 {
+        csv.push_str(&format!("{i},name-{i},{}\n", i % 97));
+        i += 1;
+    }
+    let (status, loaded) = upload(&server, ALICE, "big.csv", &csv, "").await;
+    assert_eq!(status, 200, "{loaded}");
+    assert_eq!(loaded["tables"][0]["rows"], i);
+    let raw = http_client()
+        .post(server.url("/v1/files?filename=big.csv"))
+        .bearer_auth(ALICE)
+        .body(csv.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 200);
+    csv.push_str(&csv.clone());
+    let (status, refused) = upload(&server, ALICE, "huge.csv", &csv, "").await;
+    assert_eq!(status, 413, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("--max-file-bytes"),
+        "{refused}"
+    );
+}
+
 /// Without tokens the server only listens on loopback, unless told loudly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_addresses_need_tokens() {

@@ -225,7 +225,17 @@ fn scrub(message: &str, secret: Option<&str>) -> String {
 /// the URL, password included, so it is not kept as a source.
 fn map_err(e: RedisError, shown_url: &str, secret: Option<&str>) -> StoreError {
     let message = scrub(&e.to_string(), secret);
-    let down = e.is_io_error()
+    // A server loading its dataset after a restart, a cluster failing over
+    // or down: the request did not run and will work again soon.
+    let transient = matches!(
+        e.retry_method(),
+        redis::RetryMethod::WaitAndRetry
+            | redis::RetryMethod::Reconnect
+            | redis::RetryMethod::ReconnectFromInitialConnections
+            | redis::RetryMethod::RefreshSlotsAndRetry
+    );
+    let down = transient
+        || e.is_io_error()
         || e.is_timeout()
         || e.is_connection_refusal()
         || e.is_connection_dropped()
@@ -991,6 +1001,35 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server still loading its data after a restart answers LOADING: that
+    /// is the store being unavailable for a moment, not a failure to report
+    /// as such (the load benchmark's outage run found it reported as one).
+    #[test]
+    fn transient_server_states_are_unavailability() {
+        for kind in [
+            redis::ServerErrorKind::BusyLoading,
+            redis::ServerErrorKind::TryAgain,
+            redis::ServerErrorKind::ClusterDown,
+            redis::ServerErrorKind::MasterDown,
+            redis::ServerErrorKind::ReadOnly,
+        ] {
+            let e = RedisError::from((redis::ErrorKind::Server(kind), "the server said so"));
+            let mapped = map_err(e, "redis://127.0.0.1:6379", None);
+            assert!(
+                matches!(mapped, StoreError::Unavailable { .. }),
+                "{kind:?}: {mapped:?}"
+            );
+        }
+        let e = RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::NoPerm),
+            "no permission",
+        ));
+        assert!(matches!(
+            map_err(e, "redis://127.0.0.1:6379", None),
+            StoreError::Backend { .. }
+        ));
+    }
 
     #[test]
     fn passwords_are_masked() {
