@@ -28,9 +28,18 @@ redis:
 serve-redis: build
     STORAGE_BACKEND=redis REDIS_URL=redis://127.0.0.1:6380 target/release/dataframe-mcp
 
+# Serve MCP over HTTP on 127.0.0.1:8080 (loopback needs no tokens).
+serve-http: build
+    target/release/dataframe-mcp --transport http
+
 # Benchmarks (print tables; slow in debug builds, so release).
 bench:
     cargo bench -p tests
+
+# The HTTP load benchmark: 4 instances, 200 clients of 50 principals, on one
+# Redis, a 3-node cluster and through a Redis outage (LOAD_SECONDS etc.).
+load:
+    cargo bench -p dataframe-mcp --bench load
 
 # What CI runs.
 ci:

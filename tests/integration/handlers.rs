@@ -245,6 +245,19 @@ async fn tools_are_listed_with_annotations_and_schemas() {
             assert_eq!(a.destructive_hint, Some(true), "{}", tool.name);
         }
     }
+    // What a client reads before its first call: the whole tools/list answer
+    // stays within 32,000 characters of JSON (about 8k tokens).
+    let answer = serde_json::to_string(&json!({
+        "jsonrpc": "2.0",
+        "id": 2,
+        "result": rmcp::model::ListToolsResult::with_all_items(tools.clone()),
+    }))
+    .unwrap();
+    assert!(
+        answer.len() <= 32_000,
+        "tools/list is {} characters of JSON, over the 32,000 budget",
+        answer.len()
+    );
     server.stop().await;
 }
 

@@ -73,7 +73,8 @@ impl DataFrameServer {
             let tool = &mut route.attr;
             tool.input_schema = Arc::new(portable(tool.input_schema.as_ref().clone()));
             if let Some(output) = &tool.output_schema {
-                tool.output_schema = Some(Arc::new(portable(output.as_ref().clone())));
+                tool.output_schema =
+                    Some(Arc::new(lean_output(&portable(output.as_ref().clone()))));
             }
         }
         DataFrameServer {
@@ -198,6 +199,38 @@ fn explain_argument_error(text: &str) -> Option<String> {
     ))
 }
 
+/// The top level of an output schema: each field with its JSON type, no
+/// prose, no nested shapes and no list of required fields. The text result already explains the fields;
+/// the schema tells a client what structured content to expect at the cost
+/// of a few tokens, where the full generated schemas were half of
+/// `tools/list`.
+fn lean_output(schema: &rmcp::model::JsonObject) -> rmcp::model::JsonObject {
+    use serde_json::{Map, Value};
+    let json_type = |field: &Value| -> Option<Value> {
+        if let Some(t) = field.get("type") {
+            return Some(t.clone());
+        }
+        if field.get("$ref").is_some() || field.get("allOf").is_some() {
+            return Some("object".into());
+        }
+        None
+    };
+    let mut properties = Map::new();
+    if let Some(Value::Object(fields)) = schema.get("properties") {
+        for (name, field) in fields {
+            let mut lean = Map::new();
+            if let Some(t) = json_type(field) {
+                lean.insert("type".into(), t);
+            }
+            properties.insert(name.clone(), Value::Object(lean));
+        }
+    }
+    let mut out = Map::new();
+    out.insert("type".into(), "object".into());
+    out.insert("properties".into(), Value::Object(properties));
+    out
+}
+
 /// Rewrites a generated schema into the most portable spelling: an optional
 /// field is `{"type": "integer"}` (absent when unset), not
 /// `{"type": ["integer", "null"]}` nor `anyOf [X, null]`, which clients that
@@ -217,6 +250,11 @@ fn portable(mut schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
                 // `default: null` on a field that cannot be null says nothing.
                 if map.get("default") == Some(&Value::Null) {
                     map.remove("default");
+                }
+                // schemars' integer formats (uint64, uint32, …) are not JSON
+                // Schema formats; `minimum` already says what matters.
+                if map.get("type") == Some(&Value::from("integer")) {
+                    map.remove("format");
                 }
                 let collapse = match map.get("anyOf") {
                     Some(Value::Array(branches)) if branches.len() == 2 => {
@@ -242,6 +280,9 @@ fn portable(mut schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
             _ => {}
         }
     }
+    // Every tool's schema is the same dialect; saying so 25 times costs
+    // 1,500 characters of tools/list.
+    schema.remove("$schema");
     for v in schema.values_mut() {
         walk(v);
     }

@@ -56,12 +56,11 @@ pub fn object(value: Value) -> Object {
 
 // ----- shared parts ----------------------------------------------------------
 
-/// The table a tool works on.
+/// The table a tool works on. (The field names say what they are: a
+/// description would be repeated in nearly every tool's schema.)
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct TableRef {
-    /// The session id.
     pub session_id: String,
-    /// The table name.
     #[serde(alias = "table_name")]
     pub table: String,
 }
@@ -69,10 +68,10 @@ pub struct TableRef {
 /// Optional guards of a change.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct WriteOpts {
-    /// Only act if the table is at this version; otherwise nothing changes and the error says who moved it.
+    /// Change only if the table is at this version.
     #[serde(default)]
     pub expected_version: Option<u64>,
-    /// Idempotency key: a retry with the same id is recognised and not applied twice.
+    /// Idempotency key: a retry with it applies once.
     #[serde(default)]
     pub request_id: Option<String>,
 }
