@@ -97,31 +97,79 @@ pub fn summarize(
     limit: usize,
     top_n: usize,
 ) -> Result<TableSummary> {
+    let (names, page) = summary_page(df, columns, offset, limit)?;
+    let summaries = page
+        .iter()
+        .map(|name| summarize_column(df, name, top_n))
+        .collect::<Result<Vec<_>>>()?;
+    let duplicates = duplicate_rows(df, &summaries)?;
+    Ok(assemble(df, &names, offset, summaries, duplicates))
+}
+
+/// The visible columns `columns` names (all by default), and the page of
+/// them a summary covers.
+pub fn summary_page(
+    df: &DataFrame,
+    columns: Option<&[String]>,
+    offset: usize,
+    limit: usize,
+) -> Result<(Vec<String>, Vec<String>)> {
     let names = resolve_or_all(df, columns)?;
-    let page: Vec<&String> = names.iter().skip(offset).take(limit.max(1)).collect();
-    let shown = visible(df);
-    let duplicate_rows = if shown.width() == 0 || shown.height() == 0 {
-        0
-    } else {
-        shown.is_duplicated()?.sum().unwrap_or(0) as usize
-    };
-    let mut summaries = Vec::with_capacity(page.len());
-    for name in &page {
-        summaries.push(summarize_column(df, name, top_n)?);
-    }
-    let end = offset + page.len();
-    Ok(TableSummary {
+    let page = names
+        .iter()
+        .skip(offset)
+        .take(limit.max(1))
+        .cloned()
+        .collect();
+    Ok((names, page))
+}
+
+/// A summary from its parts: the column summaries of a page (computed, or
+/// remembered from an earlier summary of the same data) and the duplicate
+/// row count.
+pub fn assemble(
+    df: &DataFrame,
+    names: &[String],
+    offset: usize,
+    column_summaries: Vec<ColumnSummary>,
+    duplicate_rows: usize,
+) -> TableSummary {
+    let end = offset + column_summaries.len();
+    TableSummary {
         rows: df.height(),
         columns: visible_names(df).len(),
         duplicate_rows,
-        memory_bytes: shown.estimated_size(),
+        memory_bytes: visible(df).estimated_size(),
         column_offset: offset,
-        column_summaries: summaries,
+        column_summaries,
         next_column_offset: (end < names.len()).then_some(end),
-    })
+    }
 }
 
-fn summarize_column(df: &DataFrame, name: &str, top_n: usize) -> Result<ColumnSummary> {
+/// Rows that have an identical twin (every visible column equal), each
+/// counted. `known` are summaries of some of its columns: one whose values
+/// are all present and all distinct (an id) proves there are none, without
+/// hashing every row.
+pub fn duplicate_rows(df: &DataFrame, known: &[ColumnSummary]) -> Result<usize> {
+    let shown = visible(df);
+    if shown.width() == 0 || shown.height() < 2 {
+        return Ok(0);
+    }
+    let rows = shown.height();
+    if known
+        .iter()
+        .any(|c| c.non_null == rows && c.distinct == rows)
+    {
+        return Ok(0);
+    }
+    Ok(shown.is_duplicated()?.sum().unwrap_or(0) as usize)
+}
+
+/// Summarises one column, in a few passes: one sort of the non-null values
+/// gives min, max, every quantile, zeros, negatives and the distinct count
+/// of numbers; one unsorted count gives the distinct count and the top
+/// values of text, without sorting every distinct value.
+pub fn summarize_column(df: &DataFrame, name: &str, top_n: usize) -> Result<ColumnSummary> {
     let s = df.column(name)?.as_materialized_series();
     let len = s.len();
     let nulls = s.null_count();
@@ -130,7 +178,6 @@ fn summarize_column(df: &DataFrame, name: &str, top_n: usize) -> Result<ColumnSu
         .unwrap_or(0);
     let missing = nulls - intentional;
     let dtype = s.dtype().clone();
-    let distinct = s.drop_nulls().n_unique().unwrap_or(0);
     let mut summary = ColumnSummary {
         name: name.to_string(),
         dtype: dtype.to_string(),
@@ -142,86 +189,181 @@ fn summarize_column(df: &DataFrame, name: &str, top_n: usize) -> Result<ColumnSu
             (missing as f64 * 1000.0 / len as f64).round() / 10.0
         },
         intentional_missing: intentional,
-        distinct,
+        distinct: 0,
         numeric: None,
         text: None,
         range: None,
         boolean: None,
     };
     if dtype.is_primitive_numeric() {
-        let as_f = s.cast(&DataType::Float64)?;
-        let ca = as_f.f64()?;
-        summary.numeric = Some(NumericStats {
-            min: ca.min(),
-            max: ca.max(),
-            mean: ca.mean(),
-            std: ca.std(1),
-            median: ca.median(),
-            q25: ca.quantile(0.25, QuantileMethod::Linear).ok().flatten(),
-            q75: ca.quantile(0.75, QuantileMethod::Linear).ok().flatten(),
-            zeros: ca.equal(0.0).sum().unwrap_or(0) as usize,
-            negatives: ca.lt(0.0).sum().unwrap_or(0) as usize,
-        });
-    } else if dtype.is_temporal() {
-        summary.range = Some(RangeStats {
-            min: s
-                .min_reduce()
-                .ok()
-                .map(|v| display(v.value()))
-                .filter(|v| !v.is_empty()),
-            max: s
-                .max_reduce()
-                .ok()
-                .map(|v| display(v.value()))
-                .filter(|v| !v.is_empty()),
-        });
-    } else if dtype == DataType::Boolean {
-        let ca = s.bool()?;
-        let t = ca.sum().unwrap_or(0) as usize;
-        summary.boolean = Some(BoolStats {
-            true_count: t,
-            false_count: len - nulls - t,
-        });
+        let (numeric, distinct) = numeric_stats(s)?;
+        summary.numeric = Some(numeric);
+        summary.distinct = distinct;
     } else if dtype == DataType::String || dtype.is_categorical() {
         let text = s.cast(&DataType::String)?;
         let ca = text.str()?;
-        let lengths: Vec<usize> = ca.iter().flatten().map(|v| v.chars().count()).collect();
+        let lengths = ca.str_len_chars();
+        let (top, distinct) = ranked_counts(&text, top_n)?;
+        summary.distinct = distinct;
         summary.text = Some(TextStats {
-            top: top_values(&text, top_n)?,
-            min_length: lengths.iter().min().copied(),
-            max_length: lengths.iter().max().copied(),
-            empty_strings: ca.iter().flatten().filter(|v| v.is_empty()).count(),
+            top: top_list(&top)?,
+            min_length: lengths.min().map(|v| v as usize),
+            max_length: lengths.max().map(|v| v as usize),
+            empty_strings: lengths.equal(0).sum().unwrap_or(0) as usize,
         });
+    } else {
+        summary.distinct = s.drop_nulls().n_unique().unwrap_or(0);
+        if dtype.is_temporal() {
+            summary.range = Some(RangeStats {
+                min: s
+                    .min_reduce()
+                    .ok()
+                    .map(|v| display(v.value()))
+                    .filter(|v| !v.is_empty()),
+                max: s
+                    .max_reduce()
+                    .ok()
+                    .map(|v| display(v.value()))
+                    .filter(|v| !v.is_empty()),
+            });
+        } else if dtype == DataType::Boolean {
+            let t = s.bool()?.sum().unwrap_or(0) as usize;
+            summary.boolean = Some(BoolStats {
+                true_count: t,
+                false_count: len - nulls - t,
+            });
+        }
     }
     Ok(summary)
 }
 
-fn top_values(s: &Series, n: usize) -> Result<Vec<TopValue>> {
-    let counted = counts(s)?;
-    let values = counted.columns()[0].as_materialized_series();
-    let count_col = counted.columns()[1]
+/// The statistics of a numeric column and its distinct count, from one sort.
+fn numeric_stats(s: &Series) -> Result<(NumericStats, usize)> {
+    let values = s.drop_nulls();
+    // Sorting the column's own type keeps large integers exact for the
+    // distinct count; the cast to f64 afterwards keeps the order.
+    let sorted = values.sort(SortOptions::default().with_multithreaded(true))?;
+    let distinct = if sorted.is_empty() {
+        0
+    } else {
+        let changes = sorted
+            .slice(1, sorted.len() - 1)
+            .not_equal_missing(&sorted.slice(0, sorted.len() - 1))?;
+        1 + changes.sum().unwrap_or(0) as usize
+    };
+    let as_f = sorted.cast(&DataType::Float64)?;
+    let original = s.cast(&DataType::Float64)?;
+    let original = original.f64()?;
+    let ca = as_f.f64()?.rechunk();
+    let all = ca.cont_slice()?;
+    // NaNs sort last; quantiles and bounds are of the numbers before them.
+    let numbers = &all[..all.partition_point(|v| !v.is_nan())];
+    let quantile = |q: f64| -> Option<f64> {
+        if numbers.is_empty() {
+            return None;
+        }
+        let at = q * (numbers.len() - 1) as f64;
+        let (lo, hi) = (at.floor() as usize, at.ceil() as usize);
+        Some(numbers[lo] + (numbers[hi] - numbers[lo]) * (at - lo as f64))
+    };
+    let negatives = numbers.partition_point(|v| *v < 0.0);
+    let zeros = numbers.partition_point(|v| *v <= 0.0) - negatives;
+    Ok((
+        NumericStats {
+            min: numbers.first().copied(),
+            max: numbers.last().copied(),
+            // In the column's order, so the sums are those of a plain mean.
+            mean: original.mean(),
+            std: original.std(1),
+            median: quantile(0.5),
+            q25: quantile(0.25),
+            q75: quantile(0.75),
+            zeros,
+            negatives,
+        },
+        distinct,
+    ))
+}
+
+fn top_list(top: &DataFrame) -> Result<Vec<TopValue>> {
+    let values = top.columns()[0].as_materialized_series();
+    let counts = top.columns()[1]
         .as_materialized_series()
         .cast(&DataType::UInt64)?;
-    let count_ca = count_col.u64()?;
-    Ok((0..counted.height().min(n))
+    let counts = counts.u64()?;
+    Ok((0..top.height())
         .map(|i| TopValue {
             value: cut(&values.get(i).map(|v| display(&v)).unwrap_or_default(), 80),
-            count: count_ca.get(i).unwrap_or(0) as usize,
+            count: counts.get(i).unwrap_or(0) as usize,
         })
         .collect())
 }
 
-/// Non-null values with their counts, most frequent first (ties by value).
-fn counts(s: &Series) -> Result<DataFrame> {
-    let non_null = s.drop_nulls();
-    let counted = non_null.value_counts(true, true, "count".into(), false)?;
-    let name = counted.columns()[0].name().clone();
-    Ok(counted.sort(
+/// Candidates past which equal counts are ranked by a bounded heap (text)
+/// rather than by sorting them all.
+const SORTED_CANDIDATES: usize = 4096;
+
+/// The `k` most frequent non-null values with their counts (most frequent
+/// first, ties by value), and the number of distinct values. Only values
+/// that can be in the top `k` are ranked: a column of a million distinct
+/// values is counted, not sorted.
+fn ranked_counts(s: &Series, k: usize) -> Result<(DataFrame, usize)> {
+    let counted = s
+        .drop_nulls()
+        .value_counts(false, true, "count".into(), false)?;
+    let distinct = counted.height();
+    if distinct == 0 || k == 0 {
+        return Ok((counted.head(Some(0)), distinct));
+    }
+    let count_col = counted.columns()[1]
+        .as_materialized_series()
+        .cast(&DataType::UInt64)?;
+    let counts = count_col.u64()?;
+    // The k-th largest count: nothing below it can make the list.
+    let threshold = if k >= distinct {
+        0
+    } else {
+        let mut all: Vec<u64> = counts.into_no_null_iter().collect();
+        let at = distinct - k;
+        *all.select_nth_unstable(at).1
+    };
+    let candidates = counted.filter(&counts.gt_eq(threshold))?;
+    let name = candidates.columns()[0].name().clone();
+    if candidates.height() > SORTED_CANDIDATES
+        && let Ok(values) = candidates.columns()[0].as_materialized_series().str()
+    {
+        // Many values tie at the threshold (a column of unique values): keep
+        // the k best in a heap, comparing text only among equal counts.
+        let cand_counts = candidates.columns()[1]
+            .as_materialized_series()
+            .cast(&DataType::UInt64)?;
+        let cand_counts = cand_counts.u64()?;
+        let mut heap: std::collections::BinaryHeap<(std::cmp::Reverse<u64>, &str, IdxSize)> =
+            std::collections::BinaryHeap::with_capacity(k + 1);
+        for (i, (value, count)) in values.iter().zip(cand_counts.iter()).enumerate() {
+            let key = (
+                std::cmp::Reverse(count.unwrap_or(0)),
+                value.unwrap_or(""),
+                i as IdxSize,
+            );
+            if heap.len() < k {
+                heap.push(key);
+            } else if heap.peek().is_some_and(|worst| key < *worst) {
+                heap.pop();
+                heap.push(key);
+            }
+        }
+        let order: Vec<IdxSize> = heap.into_sorted_vec().into_iter().map(|k| k.2).collect();
+        let idx = IdxCa::from_vec("idx".into(), order);
+        return Ok((candidates.take(&idx)?, distinct));
+    }
+    let ranked = candidates.sort(
         ["count", name.as_str()],
         SortMultipleOptions::default()
             .with_order_descending_multi([true, false])
             .with_maintain_order(true),
-    )?)
+    )?;
+    Ok((ranked.head(Some(k)), distinct))
 }
 
 /// Which rows a preview shows.
@@ -279,7 +421,7 @@ pub struct ValueCount {
 pub fn value_counts(df: &DataFrame, column: &str, limit: usize) -> Result<ValueCounts> {
     resolve(df, &[column.to_string()])?;
     let s = df.column(column)?.as_materialized_series();
-    let counted = counts(s)?;
+    let (counted, distinct) = ranked_counts(s, limit)?;
     let values = counted.columns()[0].as_materialized_series();
     let count_col = counted.columns()[1]
         .as_materialized_series()
@@ -311,8 +453,8 @@ pub fn value_counts(df: &DataFrame, column: &str, limit: usize) -> Result<ValueC
         column: column.to_string(),
         rows,
         missing: s.null_count(),
-        distinct: counted.height(),
-        others: counted.height() - shown,
+        distinct,
+        others: distinct - shown,
         others_count: rows - s.null_count() - listed_total,
         values: listed,
     })
@@ -321,6 +463,149 @@ pub fn value_counts(df: &DataFrame, column: &str, limit: usize) -> Result<ValueC
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The summary as first written (one polars call per statistic, every
+    /// distinct value sorted): slow, obviously right. The rewrite must agree
+    /// with it exactly.
+    mod reference {
+        use super::super::*;
+
+        /// Summarises the table; `columns` restricts, `offset`/`limit` page through
+        /// the (visible) columns.
+        pub(super) fn summarize(
+            df: &DataFrame,
+            columns: Option<&[String]>,
+            offset: usize,
+            limit: usize,
+            top_n: usize,
+        ) -> Result<TableSummary> {
+            let names = resolve_or_all(df, columns)?;
+            let page: Vec<&String> = names.iter().skip(offset).take(limit.max(1)).collect();
+            let shown = visible(df);
+            let duplicate_rows = if shown.width() == 0 || shown.height() == 0 {
+                0
+            } else {
+                shown.is_duplicated()?.sum().unwrap_or(0) as usize
+            };
+            let mut summaries = Vec::with_capacity(page.len());
+            for name in &page {
+                summaries.push(summarize_column(df, name, top_n)?);
+            }
+            let end = offset + page.len();
+            Ok(TableSummary {
+                rows: df.height(),
+                columns: visible_names(df).len(),
+                duplicate_rows,
+                memory_bytes: shown.estimated_size(),
+                column_offset: offset,
+                column_summaries: summaries,
+                next_column_offset: (end < names.len()).then_some(end),
+            })
+        }
+
+        fn summarize_column(df: &DataFrame, name: &str, top_n: usize) -> Result<ColumnSummary> {
+            let s = df.column(name)?.as_materialized_series();
+            let len = s.len();
+            let nulls = s.null_count();
+            let intentional = marks_of(df, name)
+                .map(|m| (&m & &s.is_null()).sum().unwrap_or(0) as usize)
+                .unwrap_or(0);
+            let missing = nulls - intentional;
+            let dtype = s.dtype().clone();
+            let distinct = s.drop_nulls().n_unique().unwrap_or(0);
+            let mut summary = ColumnSummary {
+                name: name.to_string(),
+                dtype: dtype.to_string(),
+                non_null: len - nulls,
+                missing,
+                missing_pct: if len == 0 {
+                    0.0
+                } else {
+                    (missing as f64 * 1000.0 / len as f64).round() / 10.0
+                },
+                intentional_missing: intentional,
+                distinct,
+                numeric: None,
+                text: None,
+                range: None,
+                boolean: None,
+            };
+            if dtype.is_primitive_numeric() {
+                let as_f = s.cast(&DataType::Float64)?;
+                let ca = as_f.f64()?;
+                summary.numeric = Some(NumericStats {
+                    min: ca.min(),
+                    max: ca.max(),
+                    mean: ca.mean(),
+                    std: ca.std(1),
+                    median: ca.median(),
+                    q25: ca.quantile(0.25, QuantileMethod::Linear).ok().flatten(),
+                    q75: ca.quantile(0.75, QuantileMethod::Linear).ok().flatten(),
+                    zeros: ca.equal(0.0).sum().unwrap_or(0) as usize,
+                    negatives: ca.lt(0.0).sum().unwrap_or(0) as usize,
+                });
+            } else if dtype.is_temporal() {
+                summary.range = Some(RangeStats {
+                    min: s
+                        .min_reduce()
+                        .ok()
+                        .map(|v| display(v.value()))
+                        .filter(|v| !v.is_empty()),
+                    max: s
+                        .max_reduce()
+                        .ok()
+                        .map(|v| display(v.value()))
+                        .filter(|v| !v.is_empty()),
+                });
+            } else if dtype == DataType::Boolean {
+                let ca = s.bool()?;
+                let t = ca.sum().unwrap_or(0) as usize;
+                summary.boolean = Some(BoolStats {
+                    true_count: t,
+                    false_count: len - nulls - t,
+                });
+            } else if dtype == DataType::String || dtype.is_categorical() {
+                let text = s.cast(&DataType::String)?;
+                let ca = text.str()?;
+                let lengths: Vec<usize> = ca.iter().flatten().map(|v| v.chars().count()).collect();
+                summary.text = Some(TextStats {
+                    top: top_values(&text, top_n)?,
+                    min_length: lengths.iter().min().copied(),
+                    max_length: lengths.iter().max().copied(),
+                    empty_strings: ca.iter().flatten().filter(|v| v.is_empty()).count(),
+                });
+            }
+            Ok(summary)
+        }
+
+        fn top_values(s: &Series, n: usize) -> Result<Vec<TopValue>> {
+            let counted = counts(s)?;
+            let values = counted.columns()[0].as_materialized_series();
+            let count_col = counted.columns()[1]
+                .as_materialized_series()
+                .cast(&DataType::UInt64)?;
+            let count_ca = count_col.u64()?;
+            Ok((0..counted.height().min(n))
+                .map(|i| TopValue {
+                    value: cut(&values.get(i).map(|v| display(&v)).unwrap_or_default(), 80),
+                    count: count_ca.get(i).unwrap_or(0) as usize,
+                })
+                .collect())
+        }
+
+        /// Non-null values with their counts, most frequent first (ties by value).
+        fn counts(s: &Series) -> Result<DataFrame> {
+            let non_null = s.drop_nulls();
+            let counted = non_null.value_counts(true, true, "count".into(), false)?;
+            let name = counted.columns()[0].name().clone();
+            Ok(counted.sort(
+                ["count", name.as_str()],
+                SortMultipleOptions::default()
+                    .with_order_descending_multi([true, false])
+                    .with_maintain_order(true),
+            )?)
+        }
+    }
 
     fn frame() -> DataFrame {
         df!(
@@ -351,6 +636,119 @@ mod tests {
         assert_eq!(
             s.column_summaries[2].boolean.as_ref().unwrap().true_count,
             3
+        );
+    }
+
+    /// A frame of every kind of column, with nulls, ties, large integers,
+    /// intentional-missing marks, an empty-string value and an all-null column.
+    fn varied(rows: usize, seed: u64) -> DataFrame {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut ints = Vec::new();
+        let mut big = Vec::new();
+        let mut floats = Vec::new();
+        let mut words = Vec::new();
+        let mut unique = Vec::new();
+        let mut flags = Vec::new();
+        let mut days = Vec::new();
+        let mut marks = Vec::new();
+        for i in 0..rows {
+            let r = next();
+            ints.push((r % 7 != 0).then(|| (r % 21) as i64 - 10));
+            big.push((r % 5 != 0).then(|| (1i64 << 60) + (r % 3) as i64));
+            floats.push((r % 9 != 0).then(|| ((r % 1000) as f64 - 300.0) / 7.0));
+            words.push(match r % 6 {
+                0 => None,
+                1 => Some(String::new()),
+                n => Some(["oslo", "rome", "lima", "Åre"][n as usize % 4].to_string()),
+            });
+            unique.push(Some(format!("id-{:06}", (i * 7919) % 100_003)));
+            flags.push((r % 4 != 0).then_some(r % 3 == 0));
+            days.push((r % 8 != 0).then(|| 19_000 + (r % 400) as i32));
+            marks.push(r % 7 == 0 && r % 2 == 0);
+        }
+        let mut df = df!(
+            "ints" => ints,
+            "big" => big,
+            "floats" => floats,
+            "words" => words,
+            "unique" => unique,
+            "flags" => flags,
+            "nothing" => vec![None::<f64>; rows],
+        )
+        .unwrap();
+        let days = Series::new("days".into(), days)
+            .cast(&DataType::Date)
+            .unwrap();
+        df.with_column(days.into()).unwrap();
+        let cats = df
+            .column("words")
+            .unwrap()
+            .cast(&DataType::from_categories(Categories::global()))
+            .unwrap()
+            .with_name("cats".into());
+        df.with_column(cats).unwrap();
+        let marks = Series::new(format!("{}ints", crate::columns::MARK_PREFIX).into(), marks);
+        df.with_column(marks.into()).unwrap();
+        df
+    }
+
+    #[test]
+    fn the_rewrite_agrees_with_the_reference() {
+        for (rows, seed) in [(0, 1), (1, 2), (2, 3), (17, 4), (500, 5), (5000, 6)] {
+            let df = varied(rows, seed);
+            for top in [0, 1, 3, 20] {
+                let new = summarize(&df, None, 0, 50, top).unwrap();
+                let old = reference::summarize(&df, None, 0, 50, top).unwrap();
+                assert_eq!(new, old, "{rows} rows, top {top}");
+            }
+        }
+    }
+
+    #[test]
+    fn top_values_of_unique_text_are_the_smallest() {
+        // More candidates than are sorted: the heap ranks them.
+        let values: Vec<String> = (0..10_000).rev().map(|i| format!("v{i:05}")).collect();
+        let df = df!("v" => values).unwrap();
+        let s = summarize(&df, None, 0, 5, 3).unwrap();
+        let text = s.column_summaries[0].text.as_ref().unwrap();
+        let top: Vec<&str> = text.top.iter().map(|t| t.value.as_str()).collect();
+        assert_eq!(top, ["v00000", "v00001", "v00002"]);
+        assert_eq!(s.column_summaries[0].distinct, 10_000);
+        assert_eq!(s, reference::summarize(&df, None, 0, 5, 3).unwrap());
+        let counted = value_counts(&df, "v", 2).unwrap();
+        assert_eq!(counted.values[1].value, "v00001");
+        assert_eq!((counted.distinct, counted.others), (10_000, 9_998));
+    }
+
+    #[test]
+    fn exact_quantiles_and_counts() {
+        let df = df!(
+            "x" => [Some(4.0), None, Some(-1.0), Some(0.0), Some(10.0), Some(0.0)],
+            "empty" => vec![None::<i64>; 6],
+        )
+        .unwrap();
+        let s = summarize(&df, None, 0, 5, 3).unwrap();
+        let x = &s.column_summaries[0];
+        let n = x.numeric.as_ref().unwrap();
+        // Sorted: -1, 0, 0, 4, 10.
+        assert_eq!((n.min, n.max), (Some(-1.0), Some(10.0)));
+        assert_eq!((n.q25, n.median, n.q75), (Some(0.0), Some(0.0), Some(4.0)));
+        assert_eq!((n.zeros, n.negatives, x.distinct), (2, 1, 4));
+        assert_eq!((x.non_null, x.missing), (5, 1));
+        let empty = &s.column_summaries[1];
+        let e = empty.numeric.as_ref().unwrap();
+        assert_eq!((e.min, e.median, e.mean), (None, None, None));
+        assert_eq!(
+            (empty.distinct, empty.missing, empty.missing_pct),
+            (0, 6, 100.0)
         );
     }
 

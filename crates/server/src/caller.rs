@@ -72,6 +72,21 @@ impl Caller {
         self.shown(&meta.id).to_string()
     }
 
+    /// Every string in `value` scrubbed as [`Caller::scrub`] does.
+    pub fn scrub_json(&self, value: &mut serde_json::Value) {
+        if self.namespace.is_empty() {
+            return;
+        }
+        match value {
+            serde_json::Value::String(s) if s.contains(&self.namespace) => {
+                *s = self.scrub(s);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_json(v)),
+            serde_json::Value::Object(map) => map.values_mut().for_each(|v| self.scrub_json(v)),
+            _ => {}
+        }
+    }
+
     /// Text with the caller's stored ids shown as the caller's ids.
     pub fn scrub(&self, text: &str) -> String {
         if self.namespace.is_empty() {
@@ -103,6 +118,15 @@ mod tests {
         assert_eq!(
             alice.scrub(&format!("session '{a}' does not exist")),
             "session 'sales' does not exist"
+        );
+        let mut result = serde_json::json!({
+            "session_id": "sales",
+            "problems": [{ "message": format!("table 't' already exists in session {a}") }],
+        });
+        alice.scrub_json(&mut result);
+        assert_eq!(
+            result["problems"][0]["message"],
+            "table 't' already exists in session sales"
         );
     }
 }

@@ -138,7 +138,8 @@ pub struct Config {
     pub rate_burst: f64,
 
     /// The server's public base URL (e.g. https://mcp.example.com), used in
-    /// download links; default links are relative (/v1/exports/…).
+    /// download links; default: http(s) (from X-Forwarded-Proto) and the
+    /// request's Host.
     #[arg(long, env = "DATAFRAME_MCP_PUBLIC_URL")]
     pub public_url: Option<String>,
 
@@ -223,16 +224,19 @@ pub struct Config {
     #[arg(long, env = "MAX_RESPONSE_TOKENS", default_value_t = 12_000)]
     pub max_response_tokens: usize,
 
-    /// Largest table kept in a session, in bytes in memory.
-    #[arg(long, env = "MAX_TABLE_BYTES", default_value_t = 512 << 20)]
+    /// Largest table kept in a session, in bytes in memory [default: a
+    /// quarter of the machine's (or container's) memory, at least 512 MiB].
+    #[arg(long, env = "MAX_TABLE_BYTES", default_value_t = machine_share(4, 512 << 20))]
     pub max_table_bytes: u64,
 
-    /// Largest file accepted by initialize_data_table, in bytes.
-    #[arg(long, env = "MAX_FILE_BYTES", default_value_t = 2_000_000_000)]
+    /// Largest file accepted by initialize_data_table or an upload, in bytes
+    /// [default: half the machine's memory, at least 2 GB].
+    #[arg(long, env = "MAX_FILE_BYTES", default_value_t = machine_share(2, 2_000_000_000))]
     pub max_file_bytes: u64,
 
-    /// Most rows per loaded table.
-    #[arg(long, env = "MAX_ROWS", default_value_t = 10_000_000)]
+    /// Most rows per loaded table (the table's size in memory is the
+    /// tighter bound for most tables).
+    #[arg(long, env = "MAX_ROWS", default_value_t = 1_000_000_000)]
     pub max_rows: usize,
 
     /// Most columns per loaded table.
@@ -258,6 +262,50 @@ pub struct Config {
     /// Seconds unreferenced snapshot data is kept before it is deleted.
     #[arg(long, env = "GC_GRACE_SECONDS", default_value_t = 300)]
     pub gc_grace_seconds: u64,
+}
+
+/// Memory this process may use: the machine's, or less when its container
+/// (cgroup v2 `memory.max`, v1 `memory.limit_in_bytes`) or an address-space
+/// limit says so.
+pub fn memory_available() -> Option<u64> {
+    let machine = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+                .map(|kb| kb * 1024)
+        });
+    let container = [
+        "/sys/fs/cgroup/memory.max",
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .filter_map(|v| v.trim().parse::<u64>().ok())
+    .min();
+    // An address-space cap (`ulimit -v`, `prlimit --as`) bounds us too.
+    let address_space = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max address space"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|soft| soft.parse::<u64>().ok())
+        });
+    [machine, container, address_space]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
+/// `1/divisor` of the memory available, but at least `floor`.
+fn machine_share(divisor: u64, floor: u64) -> u64 {
+    memory_available()
+        .map(|m| m / divisor.max(1))
+        .unwrap_or(floor)
+        .max(floor)
 }
 
 impl Config {

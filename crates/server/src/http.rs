@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -97,6 +97,8 @@ struct Http {
     max_upload: u64,
     hosts: Arc<Vec<String>>,
     origins: Arc<Vec<String>>,
+    /// Cancelled on SIGTERM: `/readyz` turns 503 while calls drain.
+    stopping: CancellationToken,
 }
 
 fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -111,9 +113,25 @@ async fn authenticate(State(http): State<Http>, mut request: Request, next: Next
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(|v| v.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim());
         let Some(principal) = presented.and_then(|t| tokens.principal(t)) else {
+            // Guessing tokens is throttled per client address: 10 misses,
+            // then one a second.
+            let peer = request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip().to_string())
+                .unwrap_or_default();
+            let store = &http.server.state.store;
+            if let Ok(Throttle::RetryAfterMs(ms)) = store
+                .backend()
+                .take_token(&format!("a{peer}"), 1.0, 10.0, store.now())
+                .await
+            {
+                return too_many(ms);
+            }
             let mut response = json_error(
                 StatusCode::UNAUTHORIZED,
                 "a valid bearer token is required: send Authorization: Bearer <token>",
@@ -130,6 +148,19 @@ async fn authenticate(State(http): State<Http>, mut request: Request, next: Next
     next.run(request).await
 }
 
+/// 429 with Retry-After in whole seconds.
+fn too_many(ms: i64) -> Response {
+    let seconds = ((ms + 999) / 1000).max(1);
+    let mut response = json_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many requests; retry in {seconds} s"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
 /// A token bucket per principal; 429 with Retry-After when it is empty.
 async fn rate_limit(State(http): State<Http>, request: Request, next: Next) -> Response {
     let caller = caller_of(&request);
@@ -141,17 +172,7 @@ async fn rate_limit(State(http): State<Http>, request: Request, next: Next) -> R
         .await
     {
         Ok(Throttle::Allowed) => next.run(request).await,
-        Ok(Throttle::RetryAfterMs(ms)) => {
-            let seconds = (ms + 999) / 1000;
-            let mut response = json_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("too many requests; retry in {seconds} s"),
-            );
-            if let Ok(value) = HeaderValue::from_str(&seconds.max(1).to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
-        }
+        Ok(Throttle::RetryAfterMs(ms)) => too_many(ms),
         // The store being down is reported by the call itself.
         Err(_) => next.run(request).await,
     }
@@ -159,25 +180,37 @@ async fn rate_limit(State(http): State<Http>, request: Request, next: Next) -> R
 
 /// The Host and Origin checks rmcp makes for /mcp, for the other routes.
 async fn check_host(State(http): State<Http>, request: Request, next: Next) -> Response {
+    // HTTP/2 carries the authority in the URI, not in a Host header.
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
+        .map(str::to_string)
+        .or_else(|| request.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let host = host.as_str();
     let host_name = host
         .rsplit_once(':')
         .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
         .map_or(host, |(name, _)| name)
         .trim_start_matches('[')
         .trim_end_matches(']');
-    if !http.hosts.is_empty() && !http.hosts.iter().any(|h| h == host || h == host_name) {
+    if !http.hosts.is_empty()
+        && !http
+            .hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host) || h.eq_ignore_ascii_case(host_name))
+    {
         return json_error(StatusCode::FORBIDDEN, "this Host is not allowed");
     }
     if let Some(origin) = request.headers().get(header::ORIGIN)
-        && !http
-            .origins
-            .iter()
-            .any(|o| origin.to_str().is_ok_and(|v| v == o))
+        && !http.origins.iter().any(|o| {
+            origin.to_str().is_ok_and(|v| {
+                v.trim_end_matches('/')
+                    .eq_ignore_ascii_case(o.trim_end_matches('/'))
+            })
+        })
     {
         return json_error(StatusCode::FORBIDDEN, "this Origin is not allowed");
     }
@@ -301,6 +334,113 @@ async fn receive(
     Ok(file)
 }
 
+/// Most bytes a multipart form may send outside of field contents (its
+/// preamble and each part's headers), which the parser must hold in memory.
+const FORM_HEADERS: u64 = 64 << 10;
+/// Longest option field of a form.
+const FORM_FIELD: usize = 4096;
+
+/// The request body, refusing more than [`FORM_HEADERS`] bytes while the
+/// parser looks for the next part's headers (it buffers them whole).
+struct HeaderGuard {
+    body: axum::body::BodyDataStream,
+    in_headers: Arc<std::sync::atomic::AtomicBool>,
+    seen: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl futures::Stream for HeaderGuard {
+    type Item = Result<bytes::Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::sync::atomic::Ordering;
+        let polled = std::pin::Pin::new(&mut self.body).poll_next(cx);
+        if let std::task::Poll::Ready(Some(Ok(chunk))) = &polled
+            && self.in_headers.load(Ordering::Relaxed)
+            && self.seen.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64
+                > FORM_HEADERS
+        {
+            return std::task::Poll::Ready(Some(Err(std::io::Error::other(
+                "the form's part headers are too long",
+            ))));
+        }
+        polled.map(|item| item.map(|r| r.map_err(std::io::Error::other)))
+    }
+}
+
+/// Reads a multipart form: the field `file` streamed to a temporary file
+/// under `max` bytes, other fields as options of `query`.
+async fn receive_form(
+    request: Request,
+    query: &mut UploadQuery,
+    max: u64,
+) -> Result<(tempfile::NamedTempFile, Option<String>), Response> {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let boundary = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| multer::parse_boundary(v).ok())
+        .ok_or_else(|| json_error(StatusCode::BAD_REQUEST, "the form has no boundary"))?;
+    let in_headers = Arc::new(AtomicBool::new(true));
+    let seen = Arc::new(AtomicU64::new(0));
+    let body = HeaderGuard {
+        body: request.into_body().into_data_stream(),
+        in_headers: in_headers.clone(),
+        seen: seen.clone(),
+    };
+    let mut form = multer::Multipart::new(body, boundary);
+    let bad = |e: multer::Error| {
+        let message =
+            if in_headers.load(Ordering::Relaxed) && seen.load(Ordering::Relaxed) > FORM_HEADERS {
+                format!("the form's part headers are too long (over {FORM_HEADERS} bytes)")
+            } else {
+                format!("the form is malformed: {e}")
+            };
+        json_error(StatusCode::BAD_REQUEST, message)
+    };
+    let mut received = None;
+    loop {
+        in_headers.store(true, Ordering::Relaxed);
+        seen.store(0, Ordering::Relaxed);
+        let Some(mut field) = form.next_field().await.map_err(bad)? else {
+            break;
+        };
+        in_headers.store(false, Ordering::Relaxed);
+        let field_name = field.name().unwrap_or_default().to_string();
+        if field_name == "file" {
+            let name = field.file_name().map(str::to_string);
+            let chunks = field.map(|c| c.map_err(|e| e.to_string()));
+            received = Some((receive(Box::pin(chunks), max).await?, name));
+        } else {
+            // Option fields are short: anything long is not one.
+            let mut value = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                value.extend_from_slice(&chunk);
+                if value.len() > FORM_FIELD {
+                    return Err(json_error(
+                        StatusCode::BAD_REQUEST,
+                        format!("form field {field_name} is over {FORM_FIELD} bytes"),
+                    ));
+                }
+            }
+            let value = String::from_utf8_lossy(&value).into_owned();
+            query
+                .set(&field_name, value)
+                .map_err(|e| json_error(StatusCode::BAD_REQUEST, e))?;
+        }
+    }
+    match received {
+        Some((file, name)) => Ok((file, name.or(query.filename.clone()))),
+        None => Err(json_error(
+            StatusCode::BAD_REQUEST,
+            "the form has no field named file: send the file as form field `file`",
+        )),
+    }
+}
+
 /// `POST /v1/files`: a multipart form (field `file`) or a raw body with
 /// `?filename=`; loads it like `initialize_data_table`.
 async fn upload(
@@ -315,51 +455,21 @@ async fn upload(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let mut query = query;
+    if !multipart
+        && query
+            .filename
+            .as_deref()
+            .is_none_or(|n| n.trim().is_empty())
+    {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "give the file's name (?filename=sales.csv): its extension helps tell the format",
+        );
+    }
     let (file, name) = if multipart {
-        let mut form = match Multipart::from_request(request, &()).await {
-            Ok(form) => form,
-            Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
-        };
-        let mut received = None;
-        loop {
-            let field = match form.next_field().await {
-                Ok(Some(field)) => field,
-                Ok(None) => break,
-                Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
-            };
-            let field_name = field.name().unwrap_or_default().to_string();
-            if field_name == "file" {
-                let name = field.file_name().map(str::to_string);
-                let chunks = field.map(|c| c.map_err(|e| e.body_text()));
-                match receive(Box::pin(chunks), http.max_upload).await {
-                    Ok(file) => received = Some((file, name)),
-                    Err(response) => return response,
-                }
-            } else {
-                // Option fields are short: anything long is not one.
-                let value = match field.text().await {
-                    Ok(v) if v.len() <= 4096 => v,
-                    Ok(_) => {
-                        return json_error(
-                            StatusCode::BAD_REQUEST,
-                            format!("form field {field_name} is too long"),
-                        );
-                    }
-                    Err(e) => return json_error(StatusCode::BAD_REQUEST, e.body_text()),
-                };
-                if let Err(e) = query.set(&field_name, value) {
-                    return json_error(StatusCode::BAD_REQUEST, e);
-                }
-            }
-        }
-        match received {
-            Some((file, name)) => (file, name.or(query.filename.clone())),
-            None => {
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "the form has no field named file: send the file as form field `file`",
-                );
-            }
+        match receive_form(request, &mut query, http.max_upload).await {
+            Ok(received) => received,
+            Err(response) => return response,
         }
     } else {
         let chunks = request
@@ -389,7 +499,11 @@ async fn upload(
         .load_upload(&caller, file, &name, query.request())
         .await
     {
-        Ok(loaded) => axum::Json(loaded).into_response(),
+        Ok(loaded) => {
+            let mut body = serde_json::to_value(&loaded).unwrap_or_default();
+            caller.scrub_json(&mut body);
+            axum::Json(body).into_response()
+        }
         Err(e) => json_error(status_of(&e), caller.scrub(&e.to_string())),
     }
 }
@@ -442,14 +556,26 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// `GET /readyz`: whether this instance should get traffic. No token is
+/// needed, so it says only what a load balancer needs: nothing about where
+/// the store is or what went wrong (the `health` tool and the logs do).
 async fn readyz(State(http): State<Http>) -> Response {
+    let stopping = http.stopping.is_cancelled();
     let health = http.server.check_health(None).await;
-    let status = if health.store_reachable {
+    let ready = health.store_reachable && !stopping;
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, axum::Json(health)).into_response()
+    let body = json!({
+        "status": if stopping { "stopping" } else if ready { "ok" } else { "store unreachable" },
+        "store_reachable": health.store_reachable,
+        "store_round_trip_ms": health.store_round_trip_ms,
+        "version": health.version,
+        "transport": health.transport,
+    });
+    (status, axum::Json(body)).into_response()
 }
 
 /// The Host values allowed by default: loopback names and the listen address.
@@ -494,7 +620,9 @@ pub async fn serve_http(config: Config) -> anyhow::Result<()> {
         max_upload: config.max_file_bytes,
         hosts: Arc::new(hosts.clone()),
         origins: Arc::new(config.allowed_origins.clone()),
+        stopping: CancellationToken::new(),
     };
+    let stopping = http.stopping.clone();
     let streams = CancellationToken::new();
     let mut mcp_config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
@@ -534,7 +662,7 @@ pub async fn serve_http(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "serving MCP over HTTP at /mcp");
 
-    let stopping = CancellationToken::new();
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
     let serve = axum::serve(listener, app).with_graceful_shutdown({
         let stopping = stopping.clone();
         async move { stopping.cancelled().await }
@@ -565,7 +693,10 @@ async fn shutdown_signal() {
         let mut terminate =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 Ok(signal) => signal,
-                Err(_) => return std::future::pending().await,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
             };
         tokio::select! {
             _ = interrupt => {}

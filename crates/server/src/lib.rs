@@ -15,6 +15,7 @@ mod import;
 mod paths;
 mod render;
 mod server;
+mod summaries;
 mod tools;
 mod wire;
 
@@ -154,6 +155,7 @@ pub async fn build(config: &Config, transport: &'static str) -> anyhow::Result<D
         fallback: opened.fallback,
         transport,
         public_url: config.public_url.clone(),
+        summaries: Default::default(),
     }))
 }
 

@@ -166,6 +166,9 @@ impl PathPolicy {
                 "the path is empty; give the path of a file".into(),
             ));
         }
+        if self.remote {
+            return self.remote_path(raw);
+        }
         let path = if let Some(rest) = raw.strip_prefix("file://") {
             url::Url::parse(&format!("file://{rest}"))
                 .ok()
@@ -182,6 +185,26 @@ impl PathPolicy {
         Ok(std::path::absolute(&path).unwrap_or(path))
     }
 
+    /// A remote caller's path: absolute, inside an allowed directory as
+    /// written — checked before anything on disk is looked at, and refused
+    /// with one message whatever lies there, so the server's disk cannot be
+    /// probed. (The real path is checked again once opened.)
+    fn remote_path(&self, raw: &str) -> Result<PathBuf, PathError> {
+        let allowed = self.allowed();
+        let list = allowed
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let path = normalize(Path::new(raw));
+        if !path.is_absolute() || !allowed.iter().any(|root| path.starts_with(root)) {
+            return Err(PathError(format!(
+                "over HTTP, paths must be absolute and inside {list}; or upload the file with POST /v1/files"
+            )));
+        }
+        Ok(path)
+    }
+
     /// Checks a real (canonical) path; `given` is what the caller wrote.
     fn check(&self, real: &Path, given: &Path) -> Result<(), PathError> {
         if self.forbidden.iter().any(|f| real.starts_with(f)) {
@@ -193,6 +216,13 @@ impl PathPolicy {
         let allowed = self.allowed();
         if allowed.iter().any(|root| real.starts_with(root)) {
             return Ok(());
+        }
+        if self.remote {
+            // Where a link leads is not a remote caller's business.
+            return Err(PathError(format!(
+                "{} is not a file inside the allowed directories; upload the file with POST /v1/files instead",
+                given.display()
+            )));
         }
 
         let list = if allowed.is_empty() {
@@ -230,6 +260,9 @@ impl PathPolicy {
     pub fn open_read(&self, raw: &str) -> Result<OpenedFile, PathError> {
         let given = self.absolute(raw)?;
         let real = std::fs::canonicalize(&given).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound if self.remote => {
+                PathError(format!("file not found: {}", given.display()))
+            }
             std::io::ErrorKind::NotFound => PathError(format!(
                 "file not found: {} (relative paths are resolved against {}); check the name, or call inspect_file on the directory's files",
                 given.display(),
@@ -407,6 +440,28 @@ mod tests {
         assert!(policy.open_write(&path.to_string_lossy()).is_err());
         let explicit = PathPolicy::new(&[home.path().to_path_buf()], &[]).remote();
         assert!(read(&explicit, &path).is_ok());
+        // Outside the allowed directory: one answer whether or not the file
+        // exists, and nothing looked at.
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("secret"), "x").unwrap();
+        let exists = read(&explicit, &elsewhere.path().join("secret"))
+            .unwrap_err()
+            .to_string();
+        let absent = read(&explicit, &elsewhere.path().join("nothing"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            exists.replace("secret", "X"),
+            absent.replace("nothing", "X")
+        );
+        assert!(read(&explicit, Path::new("a.csv")).is_err(), "relative");
+        // A link inside leading outside: not said where.
+        std::os::unix::fs::symlink(elsewhere.path().join("secret"), home.path().join("link"))
+            .unwrap();
+        let e = read(&explicit, &home.path().join("link"))
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains(&elsewhere.path().display().to_string()), "{e}");
     }
 
     #[test]

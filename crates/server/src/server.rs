@@ -39,6 +39,8 @@ pub struct AppState {
     /// The public base URL of download links over HTTP (default: from the
     /// request's Host).
     pub public_url: Option<String>,
+    /// Column summaries remembered by version.
+    pub summaries: Arc<crate::summaries::SummaryCache>,
 }
 
 /// The base URL of download links for one call: set over HTTP only.
@@ -174,9 +176,9 @@ fn base_url(context: &RequestContext<RoleServer>, public: Option<&str>) -> BaseU
     let scheme = header("x-forwarded-proto")
         .filter(|p| p == "https" || p == "http")
         .unwrap_or_else(|| "http".into());
-    let host = header("x-forwarded-host")
-        .or_else(|| header("host"))
-        .unwrap_or_else(|| "localhost".into());
+    // The Host was checked against the allowed hosts; X-Forwarded-Host
+    // would not be (give --public-url behind a proxy that rewrites it).
+    let host = header("host").unwrap_or_else(|| "localhost".into());
     BaseUrl(Some(format!("{scheme}://{host}")))
 }
 
@@ -309,16 +311,25 @@ impl ServerHandler for DataFrameServer {
         context.extensions.insert(caller.clone());
         context.extensions.insert(base);
         let call = ToolCallContext::new(self, request, context);
-        let mut response = self.tool_router.call(call).await?;
-        if let CallToolResponse::Complete(result) = &mut response
-            && result.is_error == Some(true)
-        {
+        let mut response = self.tool_router.call(call).await.map_err(|mut e| {
+            e.message = caller.scrub(&e.message).into();
+            e
+        })?;
+        if let CallToolResponse::Complete(result) = &mut response {
+            let failed = result.is_error == Some(true);
             for block in &mut result.content {
                 if let Some(text) = block.as_text() {
                     let fixed = explain_argument_error(&text.text)
+                        .filter(|_| failed)
                         .unwrap_or_else(|| caller.scrub(&text.text));
-                    *block = ContentBlock::text(fixed);
+                    if fixed != text.text {
+                        *block = ContentBlock::text(fixed);
+                    }
                 }
+            }
+            // Stored ids never reach a caller, in errors or in results.
+            if let Some(structured) = &mut result.structured_content {
+                caller.scrub_json(structured);
             }
         }
         Ok(response)

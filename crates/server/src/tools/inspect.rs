@@ -10,6 +10,7 @@ use super::bounded_rows;
 use crate::caller::Caller;
 use crate::error::ToolError;
 use crate::server::DataFrameServer;
+use crate::summaries::SummaryAsk;
 use crate::wire::*;
 
 /// Most values value_counts lists.
@@ -119,10 +120,18 @@ impl DataFrameServer {
         let top = req.top_values.unwrap_or(5).min(20);
         let columns = req.columns.clone();
         let df = loaded.df.clone();
-        let summary = self
+        let cache = self.state.summaries.clone();
+        let version = loaded.state.head.manifest.clone();
+        let (summary, _) = self
             .store()
             .compute(&session, move |_| {
-                inspect::summarize(&df, columns.as_deref(), offset, limit, top)
+                let ask = SummaryAsk {
+                    columns: columns.as_deref(),
+                    offset,
+                    limit,
+                    top,
+                };
+                cache.summarize(&version, &df, &ask)
             })
             .await??;
         let reasons = loaded

@@ -302,6 +302,89 @@ async fn tokens_hosts_and_origins_are_checked() {
         !logs.contains("alice-token-1"),
         "tokens never reach the logs"
     );
+
+    // The scheme is case-insensitive.
+    let lower = client
+        .post(server.url("/mcp"))
+        .header("authorization", format!("bearer {ALICE}"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&initialize)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status(), 200);
+    // /readyz tells a balancer what it needs and nothing about the store.
+    let ready: Value = client
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(ready.get("storage").is_none(), "{ready}");
+    // Guessing tokens is throttled.
+    let mut statuses = Vec::new();
+    for i in 0..15 {
+        let r = client
+            .get(server.url("/v1/exports/a.xb"))
+            .bearer_auth(format!("guess-{i}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+}
+
+/// A form cannot make the server hold more than a bounded amount: part
+/// headers that never end and long option fields are refused; the server
+/// answers the next call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_forms_are_refused() {
+    let server = HttpServer::start(bin(), &Storage::Memory, TOKENS, &[]).await;
+    let client = http_client();
+    let boundary = "XyZ";
+    let mut endless =
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"");
+    endless.push_str(&"A".repeat(2 << 20));
+    let r = client
+        .post(server.url("/v1/files"))
+        .bearer_auth(ALICE)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(endless)
+        .send()
+        .await;
+    // The server may close the connection before the client has sent it all.
+    if let Ok(r) = r {
+        assert_eq!(r.status(), 400);
+        let body = r.text().await.unwrap();
+        assert!(body.contains("too long"), "{body}");
+    }
+    let form = reqwest::multipart::Form::new()
+        .text("session_id", "x".repeat(10_000))
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"a\n1\n".to_vec()).file_name("a.csv"),
+        );
+    let r = client
+        .post(server.url("/v1/files"))
+        .bearer_auth(ALICE)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("over 4096 bytes"));
+    let (status, loaded) = upload(&server, ALICE, "a.csv", "a\n1\n", "").await;
+    assert_eq!(status, 200, "{loaded}");
 }
 
 /// The current protocol revision and the two before it all work, on one

@@ -1,0 +1,261 @@
+//! The analyst workflow over MCP stdio against the real binary, at growing
+//! sizes: load, then 5 × (get_table_summary → fill_missing mean → undo →
+//! redo → preview_rows). Prints median milliseconds per step and the
+//! server's peak RSS; checks on the way that a repeated fill of a filled
+//! column makes no version (undo still brings the missing values back).
+//!
+//! ```text
+//! cargo bench -p dataframe-mcp --bench workflow                 # 10k, 100k, 1M, 10M rows
+//! cargo bench -p dataframe-mcp --bench workflow -- 1000000      # chosen sizes
+//! cargo bench -p dataframe-mcp --bench workflow -- 50m          # 50M rows × 10 columns (~4 GB frame)
+//! ```
+
+#![allow(clippy::print_stdout)]
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use tests::mcp::{Server, Storage};
+
+const ROUNDS: usize = 5;
+
+/// Writes `rows` × `columns` (6 or 10) of CSV: ids, prices and quantities
+/// with missing values, a region, a customer, a date (and for 10 columns a
+/// discount, a channel, a flag, a note).
+fn write_csv(path: &Path, rows: usize, columns: usize) -> u64 {
+    let file = std::fs::File::create(path).expect("create csv");
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+    let wide = columns >= 10;
+    write!(out, "id,price,qty,region,customer,date").unwrap();
+    if wide {
+        write!(out, ",discount,channel,flag,note").unwrap();
+    }
+    writeln!(out).unwrap();
+    let regions = ["north", "south", "east", "west"];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in 0..rows {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let price = if x % 10 == 0 {
+            String::new()
+        } else {
+            format!("{}.{:02}", x % 500, x % 100)
+        };
+        let qty = if x % 20 == 1 {
+            String::new()
+        } else {
+            (x % 50).to_string()
+        };
+        let day = 1 + (x % 28);
+        let month = 1 + (x / 7 % 12);
+        write!(
+            out,
+            "{i},{price},{qty},{},c{:07},2024-{month:02}-{day:02}",
+            regions[(x % 4) as usize],
+            x % 1_000_003
+        )
+        .unwrap();
+        if wide {
+            write!(
+                out,
+                ",{},{},{},n{}",
+                x % 30,
+                ["web", "shop", "phone"][(x % 3) as usize],
+                x % 2 == 0,
+                x % 97
+            )
+            .unwrap();
+        }
+        writeln!(out).unwrap();
+    }
+    out.flush().unwrap();
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() { 0.0 } else { v[v.len() / 2] }
+}
+
+async fn timed(server: &Server, tool: &str, args: Value) -> (f64, Value) {
+    let started = Instant::now();
+    let out = server.ok(tool, args).await;
+    (started.elapsed().as_secs_f64() * 1000.0, out)
+}
+
+struct Row {
+    rows: usize,
+    file_mb: f64,
+    frame_mb: f64,
+    load: f64,
+    first_summary: f64,
+    summary: f64,
+    fill: f64,
+    undo: f64,
+    redo: f64,
+    preview: f64,
+    filter: Option<f64>,
+    export: Option<f64>,
+    rss: f64,
+}
+
+async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let csv = dir.path().join("data.csv");
+    let bytes = write_csv(&csv, rows, columns);
+    let bin = Path::new(env!("CARGO_BIN_EXE_dataframe-mcp"));
+    let server = Server::start(bin, &Storage::embedded(dir.path()), dir.path(), extra).await;
+    let (load, loaded) = timed(
+        &server,
+        "initialize_data_table",
+        json!({ "file_path": csv, "table_name": "t" }),
+    )
+    .await;
+    let session = loaded["session_id"].as_str().unwrap().to_string();
+    let t = json!({ "session_id": session, "table": "t" });
+    let with = |extra: Value| {
+        let mut args = t.clone();
+        if let (Some(a), Value::Object(e)) = (args.as_object_mut(), extra) {
+            a.extend(e);
+        }
+        args
+    };
+    let (mut summaries, mut fills, mut undos, mut redos, mut previews) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut first_summary = 0.0;
+    let mut frame_mb = 0.0;
+    for round in 0..ROUNDS {
+        let (ms, summary) = timed(&server, "get_table_summary", t.clone()).await;
+        if round == 0 {
+            first_summary = ms;
+            frame_mb = summary["memory_bytes"].as_f64().unwrap_or(0.0) / 1e6;
+        } else {
+            summaries.push(ms);
+        }
+        let (ms, _) = timed(
+            &server,
+            "fill_missing",
+            with(json!({ "columns": ["price"], "strategy": "mean" })),
+        )
+        .await;
+        fills.push(ms);
+        undos.push(timed(&server, "undo", t.clone()).await.0);
+        redos.push(timed(&server, "redo", t.clone()).await.0);
+        previews.push(timed(&server, "preview_rows", t.clone()).await.0);
+    }
+    // A second fill of the filled column changes nothing: no version, and
+    // undo still takes back the real fill.
+    let again = server
+        .ok(
+            "fill_missing",
+            with(json!({ "columns": ["price"], "strategy": "mean" })),
+        )
+        .await;
+    assert_eq!(again["changed"], false, "{again}");
+    server.ok("undo", t.clone()).await;
+    let summary = server
+        .ok("get_table_summary", with(json!({ "columns": ["price"] })))
+        .await;
+    assert!(
+        summary["column_summaries"][0]["missing"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
+        "undo after a no-op fill must restore the missing prices"
+    );
+    server.ok("redo", t.clone()).await;
+    let (filter, export) = if rows >= 10_000_000 {
+        let (f, _) = timed(
+            &server,
+            "filter_rows",
+            with(json!({ "condition": "qty > 10" })),
+        )
+        .await;
+        let out = dir.path().join("out.parquet");
+        let (e, _) = timed(&server, "export_table", with(json!({ "path": out }))).await;
+        (Some(f), Some(e))
+    } else {
+        (None, None)
+    };
+    let rss = peak_rss_mb(server.pid);
+    server.stop().await;
+    Row {
+        rows,
+        file_mb: bytes as f64 / 1e6,
+        frame_mb,
+        load,
+        first_summary,
+        summary: median(&mut summaries),
+        fill: median(&mut fills),
+        undo: median(&mut undos),
+        redo: median(&mut redos),
+        preview: median(&mut previews),
+        filter,
+        export,
+        rss,
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let huge = args.iter().any(|a| a == "50m");
+    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    if sizes.is_empty() && !huge {
+        sizes = vec![10_000, 100_000, 1_000_000, 10_000_000];
+    }
+    println!(
+        "\n| rows × cols | CSV MB | frame MB | load | 1st summary | summary (cached) | fill mean | undo | redo | preview | filter | export | peak RSS MB | RSS / frame |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut runs: Vec<(usize, usize, Vec<&str>)> =
+        sizes.into_iter().map(|r| (r, 6, Vec::new())).collect();
+    if huge {
+        runs.push((50_000_000, 10, Vec::new()));
+    }
+    for (rows, columns, extra) in runs {
+        let row = run(rows, columns, &extra).await;
+        let opt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into());
+        println!(
+            "| {} × {columns} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {:.0} | {:.1} |",
+            row.rows,
+            row.file_mb,
+            row.frame_mb,
+            row.load,
+            row.first_summary,
+            row.summary,
+            row.fill,
+            row.undo,
+            row.redo,
+            row.preview,
+            opt(row.filter),
+            opt(row.export),
+            row.rss,
+            if row.frame_mb > 0.0 {
+                row.rss / row.frame_mb
+            } else {
+                0.0
+            },
+        );
+    }
+    println!(
+        "\n(milliseconds, median of {ROUNDS} rounds except load and the first summary; MCP over stdio, embedded store)"
+    );
+}
