@@ -39,7 +39,7 @@ fn write_csv(path: &Path, rows: usize, columns: usize) -> u64 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let price = if x % 10 == 0 {
+        let price = if x.is_multiple_of(10) {
             String::new()
         } else {
             format!("{}.{:02}", x % 500, x % 100)
@@ -64,7 +64,7 @@ fn write_csv(path: &Path, rows: usize, columns: usize) -> u64 {
                 ",{},{},{},n{}",
                 x % 30,
                 ["web", "shop", "phone"][(x % 3) as usize],
-                x % 2 == 0,
+                x.is_multiple_of(2),
                 x % 97
             )
             .unwrap();
