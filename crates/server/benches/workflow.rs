@@ -105,12 +105,16 @@ struct Row {
     first_summary: f64,
     summary: f64,
     fill: f64,
+    fill_again: f64,
     undo: f64,
     redo: f64,
     preview: f64,
     filter: Option<f64>,
     export: Option<f64>,
+    parquet_load: Option<f64>,
     rss: f64,
+    rss_load: f64,
+    rss_summary: f64,
 }
 
 async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
@@ -126,6 +130,7 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
     )
     .await;
     let session = loaded["session_id"].as_str().unwrap().to_string();
+    let rss_load = peak_rss_mb(server.pid);
     let t = json!({ "session_id": session, "table": "t" });
     let with = |extra: Value| {
         let mut args = t.clone();
@@ -137,10 +142,12 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
     let (mut summaries, mut fills, mut undos, mut redos, mut previews) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut first_summary = 0.0;
+    let mut rss_summary = 0.0;
     let mut frame_mb = 0.0;
     for round in 0..ROUNDS {
         let (ms, summary) = timed(&server, "get_table_summary", t.clone()).await;
         if round == 0 {
+            rss_summary = peak_rss_mb(server.pid);
             first_summary = ms;
             frame_mb = summary["memory_bytes"].as_f64().unwrap_or(0.0) / 1e6;
         } else {
@@ -193,6 +200,21 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
     };
     let rss = peak_rss_mb(server.pid);
     server.stop().await;
+    // The exported Parquet file, loaded by a fresh server on a fresh store.
+    let parquet_load = if export.is_some() {
+        let store = dir.path().join("parquet-store");
+        let fresh = Server::start(bin, &Storage::embedded(&store), dir.path(), extra).await;
+        let (ms, _) = timed(
+            &fresh,
+            "initialize_data_table",
+            json!({ "file_path": dir.path().join("out.parquet"), "table_name": "p" }),
+        )
+        .await;
+        fresh.stop().await;
+        Some(ms)
+    } else {
+        None
+    };
     Row {
         rows,
         file_mb: bytes as f64 / 1e6,
@@ -200,13 +222,17 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
         load,
         first_summary,
         summary: median(&mut summaries),
-        fill: median(&mut fills),
+        fill: fills[0],
+        fill_again: median(&mut fills[1..]),
         undo: median(&mut undos),
         redo: median(&mut redos),
         preview: median(&mut previews),
         filter,
         export,
+        parquet_load,
         rss,
+        rss_load,
+        rss_summary,
     }
 }
 
@@ -222,9 +248,9 @@ async fn main() {
         sizes = vec![10_000, 100_000, 1_000_000, 10_000_000];
     }
     println!(
-        "\n| rows × cols | CSV MB | frame MB | load | 1st summary | summary (cached) | fill mean | undo | redo | preview | filter | export | peak RSS MB | RSS / frame |"
+        "\n| rows × cols | CSV MB | frame MB | load | 1st summary | summary again | fill mean | fill again (no-op) | undo | redo | preview | filter | export | load Parquet | peak RSS MB: load / summary / end | end / frame |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut runs: Vec<(usize, usize, Vec<&str>)> =
         sizes.into_iter().map(|r| (r, 6, Vec::new())).collect();
     if huge {
@@ -234,7 +260,7 @@ async fn main() {
         let row = run(rows, columns, &extra).await;
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into());
         println!(
-            "| {} × {columns} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {:.0} | {:.1} |",
+            "| {} × {columns} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.0} / {:.0} / {:.0} | {:.1} |",
             row.rows,
             row.file_mb,
             row.frame_mb,
@@ -242,11 +268,15 @@ async fn main() {
             row.first_summary,
             row.summary,
             row.fill,
+            row.fill_again,
             row.undo,
             row.redo,
             row.preview,
             opt(row.filter),
             opt(row.export),
+            opt(row.parquet_load),
+            row.rss_load,
+            row.rss_summary,
             row.rss,
             if row.frame_mb > 0.0 {
                 row.rss / row.frame_mb
