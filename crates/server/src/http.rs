@@ -342,21 +342,52 @@ const FORM_FIELD: usize = 4096;
 
 /// The request body, refusing more than [`FORM_HEADERS`] bytes while the
 /// parser looks for the next part's headers (it buffers them whole).
+/// The body is shared so that after a refusal the rest of a short request
+/// can still be read (see [`drain`]).
 struct HeaderGuard {
-    body: axum::body::BodyDataStream,
+    body: SharedBody,
     in_headers: Arc<std::sync::atomic::AtomicBool>,
     seen: Arc<std::sync::atomic::AtomicU64>,
+}
+
+type SharedBody = Arc<std::sync::Mutex<axum::body::BodyDataStream>>;
+
+/// Reads and discards what is left of a refused request, up to a bound:
+/// closing a connection with unread bytes makes the kernel send a reset,
+/// which can destroy the refusal before the client reads it.
+async fn drain(body: &SharedBody) {
+    const MOST: usize = 1 << 20;
+    let mut left = MOST;
+    let read = async {
+        while left > 0 {
+            let next = futures::future::poll_fn(|cx| {
+                body.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .poll_next_unpin(cx)
+            })
+            .await;
+            match next {
+                Some(Ok(chunk)) => left = left.saturating_sub(chunk.len()),
+                _ => break,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), read).await;
 }
 
 impl futures::Stream for HeaderGuard {
     type Item = Result<bytes::Bytes, std::io::Error>;
 
     fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
+        self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         use std::sync::atomic::Ordering;
-        let polled = std::pin::Pin::new(&mut self.body).poll_next(cx);
+        let polled = self
+            .body
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .poll_next_unpin(cx);
         if let std::task::Poll::Ready(Some(Ok(chunk))) = &polled
             && self.in_headers.load(Ordering::Relaxed)
             && self.seen.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64
@@ -377,7 +408,7 @@ async fn receive_form(
     query: &mut UploadQuery,
     max: u64,
 ) -> Result<(tempfile::NamedTempFile, Option<String>), Response> {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64};
     let boundary = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -386,12 +417,30 @@ async fn receive_form(
         .ok_or_else(|| json_error(StatusCode::BAD_REQUEST, "the form has no boundary"))?;
     let in_headers = Arc::new(AtomicBool::new(true));
     let seen = Arc::new(AtomicU64::new(0));
+    let shared: SharedBody = Arc::new(std::sync::Mutex::new(
+        request.into_body().into_data_stream(),
+    ));
     let body = HeaderGuard {
-        body: request.into_body().into_data_stream(),
+        body: shared.clone(),
         in_headers: in_headers.clone(),
         seen: seen.clone(),
     };
-    let mut form = multer::Multipart::new(body, boundary);
+    let form = multer::Multipart::new(body, boundary);
+    let result = read_form(form, &in_headers, &seen, query, max).await;
+    if result.is_err() {
+        drain(&shared).await;
+    }
+    result
+}
+
+async fn read_form(
+    mut form: multer::Multipart<'static>,
+    in_headers: &std::sync::atomic::AtomicBool,
+    seen: &std::sync::atomic::AtomicU64,
+    query: &mut UploadQuery,
+    max: u64,
+) -> Result<(tempfile::NamedTempFile, Option<String>), Response> {
+    use std::sync::atomic::Ordering;
     let bad = |e: multer::Error| {
         let message =
             if in_headers.load(Ordering::Relaxed) && seen.load(Ordering::Relaxed) > FORM_HEADERS {
