@@ -255,9 +255,11 @@ pub struct Config {
     #[arg(long, env = "STORAGE_COMPRESSION", default_value = "zstd")]
     pub compression: Compression,
 
-    /// Memory for decoded tables cached in this process, in bytes.
-    #[arg(long, env = "CACHE_BYTES", default_value_t = 1 << 30)]
-    pub cache_bytes: usize,
+    /// Memory for decoded tables cached in this process, in bytes [default:
+    /// a quarter of the machine's memory, at least 1 GiB, so that the largest
+    /// table a session may hold stays decoded between calls].
+    #[arg(long, env = "CACHE_BYTES", default_value_t = machine_share(4, 1 << 30))]
+    pub cache_bytes: u64,
 
     /// Seconds unreferenced snapshot data is kept before it is deleted.
     #[arg(long, env = "GC_GRACE_SECONDS", default_value_t = 300)]
@@ -316,7 +318,7 @@ impl Config {
             max_table_bytes: self.max_table_bytes,
             compression: self.compression,
             gc_grace: Duration::from_secs(self.gc_grace_seconds),
-            cache_bytes: self.cache_bytes,
+            cache_bytes: usize::try_from(self.cache_bytes).unwrap_or(usize::MAX),
             hidden_column_prefix: Some(dfmcp_ops::columns::MARK_PREFIX.to_string()),
             ..StoreConfig::default()
         }
