@@ -856,6 +856,14 @@ async fn changes_that_change_nothing_make_no_version() {
             Value::Null,
             "the missing value is back"
         );
+        // Once the duplicate row is gone, dropping duplicates again is a no-op.
+        let dropped = server.ok("drop_duplicates", t.clone()).await;
+        assert_eq!(dropped["changed"], true);
+        let r = server.call("drop_duplicates", t.clone()).await;
+        let value = r.structured_content.clone().unwrap();
+        assert_eq!(value["changed"], false, "{}", text(&r));
+        assert_eq!(value["version"], dropped["version"]);
+        assert!(text(&r).contains("no version was made"), "{}", text(&r));
         server.stop().await;
     }
 }

@@ -167,3 +167,23 @@ fn ingest_message(e: &IngestError) -> String {
         _ => e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A worker that could not allocate says so and how to use less memory,
+    /// instead of "a worker panicked".
+    #[test]
+    fn running_out_of_memory_says_what_to_do() {
+        let e = StoreError::Internal("memory allocation of 8589934592 bytes failed".into());
+        let message = store_message(&e);
+        assert!(
+            message.starts_with("the operation ran out of memory"),
+            "{message}"
+        );
+        assert!(message.contains("filter_rows"), "{message}");
+        let other = store_message(&StoreError::Internal("a worker panicked: boom".into()));
+        assert!(!other.contains("memory"), "{other}");
+    }
+}
