@@ -14,6 +14,8 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -86,6 +88,31 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Samples the server's anonymous memory (heap, not the page cache of files
+/// it maps) every 10 ms until stopped, and gives the largest value in MB.
+/// VmHWM counts the mapped CSV's pages too, which the kernel can drop.
+fn sample_anon(pid: u32) -> (Arc<AtomicBool>, std::thread::JoinHandle<f64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = stop.clone();
+    let handle = std::thread::spawn(move || {
+        let mut peak_kb = 0.0f64;
+        while !done.load(Ordering::Relaxed) {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            if let Some(kb) = status
+                .lines()
+                .find(|l| l.starts_with("RssAnon:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        peak_kb / 1024.0
+    });
+    (stop, handle)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
@@ -113,6 +140,7 @@ struct Row {
     export: Option<f64>,
     parquet_load: Option<f64>,
     rss: f64,
+    anon: f64,
     rss_load: f64,
     rss_summary: f64,
 }
@@ -123,6 +151,7 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
     let bytes = write_csv(&csv, rows, columns);
     let bin = Path::new(env!("CARGO_BIN_EXE_dataframe-mcp"));
     let server = Server::start(bin, &Storage::embedded(dir.path()), dir.path(), extra).await;
+    let (stop_sampling, sampler) = sample_anon(server.pid);
     let (load, loaded) = timed(
         &server,
         "initialize_data_table",
@@ -199,6 +228,8 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
         (None, None)
     };
     let rss = peak_rss_mb(server.pid);
+    stop_sampling.store(true, Ordering::Relaxed);
+    let anon = sampler.join().unwrap_or(0.0);
     server.stop().await;
     // The exported Parquet file, loaded by a fresh server on a fresh store.
     let parquet_load = if export.is_some() {
@@ -231,6 +262,7 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
         export,
         parquet_load,
         rss,
+        anon,
         rss_load,
         rss_summary,
     }
@@ -248,9 +280,11 @@ async fn main() {
         sizes = vec![10_000, 100_000, 1_000_000, 10_000_000];
     }
     println!(
-        "\n| rows × cols | CSV MB | frame MB | load | 1st summary | summary again | fill mean | fill again (no-op) | undo | redo | preview | filter | export | load Parquet | peak RSS MB: load / summary / end | end / frame |"
+        "\n| rows × cols | CSV MB | frame MB | load | 1st summary | summary again | fill mean | fill again (no-op) | undo | redo | preview | filter | export | load Parquet | peak RSS MB: load / summary / end | end / frame | peak heap MB | heap / frame |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
     let mut runs: Vec<(usize, usize, Vec<&str>)> =
         sizes.into_iter().map(|r| (r, 6, Vec::new())).collect();
     if huge {
@@ -260,7 +294,7 @@ async fn main() {
         let row = run(rows, columns, &extra).await;
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into());
         println!(
-            "| {} × {columns} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.0} / {:.0} / {:.0} | {:.1} |",
+            "| {} × {columns} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.0} / {:.0} / {:.0} | {:.1} | {:.0} | {:.1} |",
             row.rows,
             row.file_mb,
             row.frame_mb,
@@ -278,11 +312,9 @@ async fn main() {
             row.rss_load,
             row.rss_summary,
             row.rss,
-            if row.frame_mb > 0.0 {
-                row.rss / row.frame_mb
-            } else {
-                0.0
-            },
+            row.rss / row.frame_mb.max(f64::MIN_POSITIVE),
+            row.anon,
+            row.anon / row.frame_mb.max(f64::MIN_POSITIVE),
         );
     }
     println!(

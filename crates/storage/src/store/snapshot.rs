@@ -43,8 +43,17 @@ struct PlannedPart {
 struct PlannedColumn {
     name: String,
     dtype: String,
-    parts: Vec<PlannedPart>,
+    /// The parts of the column: reused from the base version, or (after
+    /// encoding) newly written.
+    reused: Option<Vec<PartRef>>,
 }
+
+/// Most bytes of frame encoded at once by a commit: the encoded parts are
+/// held until written, so this bounds the extra memory of a commit.
+const ENCODE_GROUP_BYTES: u64 = 256 << 20;
+
+/// Most stored bytes fetched at once when a version is read back.
+const DECODE_GROUP_BYTES: u64 = 64 << 20;
 
 /// Splits `items` (each with its size) into batches of at most `max_bytes`
 /// (when bounded) and `max_count` items; an item larger than `max_bytes` goes
@@ -106,82 +115,100 @@ impl Store {
         let mut plan = self
             .compute
             .run(session, move |_| {
-                plan_columns(&df, base.as_deref(), native, &codec)
+                Ok::<_, StoreError>(plan_columns(&df, base.as_deref()))
             })
             .await??;
 
-        // Which parts does the backend already hold? Touching them also keeps
-        // them from being collected before our head is published.
-        let reused_ids: Vec<String> = planned_ids(&plan, false);
-        let new_ids: Vec<String> = planned_ids(&plan, true);
-        let present_reused = self.backend.touch_blobs(session, &reused_ids, now).await?;
-        let present_new: HashSet<String> = new_ids
+        // Which reused parts does the backend still hold? Touching them also
+        // keeps them from being collected before our head is published. A
+        // column with a vanished part (collected while the base stayed
+        // cached) cannot be referenced: it is encoded afresh below.
+        let reused_ids: Vec<String> = plan
             .iter()
-            .zip(self.backend.touch_blobs(session, &new_ids, now).await?)
-            .filter(|(_, present)| *present)
-            .map(|(id, _)| id.clone())
+            .flat_map(|c| c.reused.iter().flatten())
+            .map(|p| p.id.clone())
             .collect();
-        let missing_reused: HashSet<&String> = reused_ids
+        let present = self.backend.touch_blobs(session, &reused_ids, now).await?;
+        let missing: HashSet<&String> = reused_ids
             .iter()
-            .zip(&present_reused)
+            .zip(&present)
             .filter(|(_, present)| !**present)
             .map(|(id, _)| id)
             .collect();
+        let mut stats = WriteStats::default();
+        for column in &mut plan {
+            if column
+                .reused
+                .as_ref()
+                .is_some_and(|parts| parts.iter().any(|p| missing.contains(&p.id)))
+            {
+                column.reused = None;
+            }
+        }
+        stats.reused = plan.iter().flat_map(|c| c.reused.iter().flatten()).count();
 
-        // A reused part that vanished (collected while the base stayed
-        // cached) cannot be referenced: such columns are encoded afresh, and
-        // the manifest points at the new parts.
-        if !missing_reused.is_empty() {
-            let columns: Vec<usize> = plan
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| {
-                    c.parts
-                        .iter()
-                        .any(|p| p.blob.is_none() && missing_reused.contains(&p.part.id))
-                })
-                .map(|(i, _)| i)
-                .collect();
+        // New columns are encoded and written a group at a time, so the
+        // encoded bytes in memory stay near one group's, not the table's.
+        let fresh: Vec<usize> = (0..plan.len())
+            .filter(|&i| plan[i].reused.is_none())
+            .collect();
+        let mut seen: HashSet<String> = HashSet::new();
+        for group in encode_groups(&edit.df, &fresh, ENCODE_GROUP_BYTES) {
             let df = edit.df.clone();
-            let targets = columns.clone();
-            let fresh = self
+            let targets = group.clone();
+            let encoded = self
                 .compute
                 .run(session, move |_| {
                     targets
-                        .into_iter()
-                        .map(|i| {
+                        .par_iter()
+                        .map(|&i| {
                             store_column(df.columns()[i].as_materialized_series(), native, &codec)
                         })
                         .collect::<Result<Vec<_>>>()
                 })
                 .await??;
-            for (i, parts) in columns.into_iter().zip(fresh) {
-                plan[i].parts = parts;
-            }
-        }
-
-        let mut stats = WriteStats::default();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut to_put: Vec<(String, Blob)> = Vec::new();
-        let mut entries = Vec::with_capacity(plan.len());
-        for column in plan {
-            let mut refs = Vec::with_capacity(column.parts.len());
-            for planned in column.parts {
-                match planned.blob {
-                    Some(blob) if !present_new.contains(&planned.part.id) => {
-                        if seen.insert(planned.part.id.clone()) {
+            let new_ids: Vec<String> = encoded
+                .iter()
+                .flatten()
+                .map(|p| p.part.id.clone())
+                .collect();
+            // Parts the backend already holds (the same values stored
+            // before) are touched, not written again.
+            let held: HashSet<String> = new_ids
+                .iter()
+                .zip(self.backend.touch_blobs(session, &new_ids, now).await?)
+                .filter(|(_, present)| *present)
+                .map(|(id, _)| id.clone())
+                .collect();
+            let mut to_put: Vec<(String, Blob)> = Vec::new();
+            for (i, parts) in group.into_iter().zip(encoded) {
+                let mut refs = Vec::with_capacity(parts.len());
+                for planned in parts {
+                    match planned.blob {
+                        Some(blob)
+                            if !held.contains(&planned.part.id)
+                                && seen.insert(planned.part.id.clone()) =>
+                        {
                             to_put.push((planned.part.id.clone(), blob));
                         }
+                        _ => stats.reused += 1,
                     }
-                    _ => stats.reused += 1,
+                    refs.push(planned.part);
                 }
-                refs.push(planned.part);
+                plan[i].reused = Some(refs);
             }
-            stats.parts.push(refs.clone());
+            stats.written += to_put.len();
+            self.put_all(session, to_put, &mut stats, now).await?;
+        }
+
+        let mut entries = Vec::with_capacity(plan.len());
+        for column in plan {
+            let parts = column.reused.unwrap_or_default();
+            stats.parts.push(parts.clone());
             entries.push(ColumnEntry {
                 name: column.name,
                 dtype: column.dtype,
-                parts: refs,
+                parts,
             });
         }
         let manifest = Manifest {
@@ -202,22 +229,34 @@ impl Store {
             });
         }
         let manifest_id = content_id('m', &manifest_bytes);
-        to_put.push((
+        let manifest_blob = vec![(
             manifest_id.clone(),
             Blob::Bytes(Bytes::from(manifest_bytes)),
-        ));
-        stats.written = to_put.len() - 1;
-        stats.bytes_written = to_put.iter().map(|(_, b)| b.size()).sum();
-        let sized = to_put.into_iter().map(|(id, blob)| {
+        )];
+        self.put_all(session, manifest_blob, &mut stats, now)
+            .await?;
+        self.manifests
+            .insert(session, &manifest_id, Arc::new(manifest));
+        Ok((manifest_id, stats))
+    }
+
+    /// Writes blobs in requests under the backend's limit.
+    async fn put_all(
+        &self,
+        session: &str,
+        blobs: Vec<(String, Blob)>,
+        stats: &mut WriteStats,
+        now: i64,
+    ) -> Result<()> {
+        let sized = blobs.into_iter().map(|(id, blob)| {
             let size = blob.size();
             ((id, blob), size)
         });
         for batch in batches(sized, self.payload_limit(), MAX_BLOBS_PER_REQUEST) {
+            stats.bytes_written += batch.iter().map(|(_, b)| b.size()).sum::<u64>();
             self.backend.put_blobs(session, batch, now).await?;
         }
-        self.manifests
-            .insert(session, &manifest_id, Arc::new(manifest));
-        Ok((manifest_id, stats))
+        Ok(())
     }
 
     /// Loads a specific manifest of a session (from cache or backend).
@@ -230,23 +269,38 @@ impl Store {
             return Ok(hit);
         }
         let manifest = self.manifest(session, manifest_id).await?;
-        let parts: Vec<(String, u64)> = manifest
-            .columns
-            .iter()
-            .flat_map(|c| &c.parts)
-            .map(|p| (p.id.clone(), p.bytes))
-            .collect();
-        let blobs = self.get_blobs_checked(session, parts).await?;
-        let decode_manifest = manifest.clone();
-        let columns = self
-            .compute
-            .run(session, move |cancel| {
-                if cancel.is_cancelled() {
-                    return Err(StoreError::Cancelled);
-                }
-                decode_columns(&decode_manifest, blobs)
-            })
-            .await??;
+        // Columns are fetched and decoded a group at a time: the stored bytes
+        // in memory stay near one group's beside the growing frame.
+        let groups = batches(
+            manifest.columns.iter().enumerate().map(|(i, c)| {
+                let stored: u64 = c.parts.iter().map(|p| p.bytes).sum();
+                (i, stored)
+            }),
+            Some(DECODE_GROUP_BYTES),
+            usize::MAX,
+        );
+        let mut columns = Vec::with_capacity(manifest.columns.len());
+        for group in groups {
+            let parts: Vec<(String, u64)> = group
+                .iter()
+                .flat_map(|&i| &manifest.columns[i].parts)
+                .map(|p| (p.id.clone(), p.bytes))
+                .collect();
+            let blobs = self.get_blobs_checked(session, parts).await?;
+            let decode_manifest = manifest.clone();
+            let decoded = self
+                .compute
+                .run(session, move |cancel| {
+                    if cancel.is_cancelled() {
+                        return Err(StoreError::Cancelled);
+                    }
+                    let entries: Vec<&ColumnEntry> =
+                        group.iter().map(|&i| &decode_manifest.columns[i]).collect();
+                    decode_columns(&entries, blobs)
+                })
+                .await??;
+            columns.extend(decoded);
+        }
         let df = DataFrame::new(manifest.rows as usize, columns)?;
         let cached = Arc::new(CachedTable {
             bytes: df.estimated_size(),
@@ -329,45 +383,32 @@ impl Store {
     }
 }
 
-fn planned_ids(plan: &[PlannedColumn], new: bool) -> Vec<String> {
-    plan.iter()
-        .flat_map(|c| c.parts.iter())
-        .filter(|p| p.blob.is_some() == new)
-        .map(|p| p.part.id.clone())
-        .collect()
+/// Groups columns to encode so that a group holds at most `max` bytes of the
+/// frame (a wider column goes alone).
+fn encode_groups(df: &DataFrame, columns: &[usize], max: u64) -> Vec<Vec<usize>> {
+    batches(
+        columns.iter().map(|&i| {
+            let size = df.columns()[i].as_materialized_series().estimated_size() as u64;
+            (i, size)
+        }),
+        Some(max),
+        usize::MAX,
+    )
 }
 
-/// Decides, per column, which stored parts can be reused and encodes the rest.
-fn plan_columns(
-    df: &DataFrame,
-    base: Option<&CachedTable>,
-    native: bool,
-    codec: &Codec,
-) -> Result<Vec<PlannedColumn>> {
+/// Decides, per column, which stored parts of the base version it can reuse
+/// (`reused: None` means it must be encoded).
+fn plan_columns(df: &DataFrame, base: Option<&CachedTable>) -> Vec<PlannedColumn> {
     let index = base.map(IdentityIndex::new);
     df.columns()
-        .par_iter()
-        .map(|column| {
-            let series = column.as_materialized_series();
-            let reused = match (&index, base) {
-                (Some(index), Some(base)) => index.find(base, column),
+        .iter()
+        .map(|column| PlannedColumn {
+            name: column.name().to_string(),
+            dtype: column.dtype().to_string(),
+            reused: match (&index, base) {
+                (Some(index), Some(base)) => index.find(base, column).map(<[PartRef]>::to_vec),
                 _ => None,
-            };
-            let parts = match reused {
-                Some(parts) => parts
-                    .iter()
-                    .map(|p| PlannedPart {
-                        part: p.clone(),
-                        blob: None,
-                    })
-                    .collect(),
-                None => store_column(series, native, codec)?,
-            };
-            Ok(PlannedColumn {
-                name: column.name().to_string(),
-                dtype: column.dtype().to_string(),
-                parts,
-            })
+            },
         })
         .collect()
 }
@@ -448,10 +489,10 @@ impl IdentityIndex {
     }
 }
 
-fn decode_columns(manifest: &Manifest, blobs: Vec<Blob>) -> Result<Vec<Column>> {
+fn decode_columns(columns: &[&ColumnEntry], blobs: Vec<Blob>) -> Result<Vec<Column>> {
     let mut blobs = blobs.into_iter();
-    let mut jobs = Vec::with_capacity(manifest.columns.len());
-    for column in &manifest.columns {
+    let mut jobs = Vec::with_capacity(columns.len());
+    for column in columns {
         let parts: Vec<Blob> = blobs.by_ref().take(column.parts.len()).collect();
         jobs.push((column.name.as_str(), parts));
     }
@@ -477,6 +518,31 @@ mod tests {
         let got = batches(sizes.iter().map(|&s| (s, s)), max, count);
         let expected: Vec<Vec<u64>> = expected.iter().map(|b| b.to_vec()).collect();
         assert_eq!(got, expected, "sizes {sizes:?} max {max:?} count {count}");
+    }
+
+    /// A commit encodes a bounded share of the frame at a time.
+    #[test]
+    fn columns_are_encoded_in_bounded_groups() {
+        let df = df!(
+            "a" => vec![1i64; 1000],
+            "b" => vec![2i64; 1000],
+            "c" => vec!["a much wider value than eight bytes"; 1000],
+            "d" => vec![4i64; 1000],
+        )
+        .unwrap();
+        let sizes: Vec<u64> = df
+            .columns()
+            .iter()
+            .map(|c| c.as_materialized_series().estimated_size() as u64)
+            .collect();
+        let max = sizes[0] + sizes[1];
+        assert!(sizes[2] > max, "{sizes:?}");
+        assert_eq!(
+            encode_groups(&df, &[0, 1, 2, 3], max),
+            vec![vec![0, 1], vec![2], vec![3]]
+        );
+        assert_eq!(encode_groups(&df, &[1, 3], max), vec![vec![1, 3]]);
+        assert!(encode_groups(&df, &[], max).is_empty());
     }
 
     #[test]
