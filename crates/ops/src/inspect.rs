@@ -308,6 +308,11 @@ const SORTED_CANDIDATES: usize = 4096;
 /// that can be in the top `k` are ranked: a column of a million distinct
 /// values is counted, not sorted.
 fn ranked_counts(s: &Series, k: usize) -> Result<(DataFrame, usize)> {
+    if let Ok(text) = s.str()
+        && let Some(ranked) = ranked_text(text, k, &PlRandomState::default())
+    {
+        return ranked;
+    }
     let counted = s
         .drop_nulls()
         .value_counts(false, true, "count".into(), false)?;
@@ -364,6 +369,73 @@ fn ranked_counts(s: &Series, k: usize) -> Result<(DataFrame, usize)> {
             .with_maintain_order(true),
     )?;
     Ok((ranked.head(Some(k)), distinct))
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// [`ranked_counts`] for text in one pass: each value is hashed once and
+/// counted in a table of (first value, count) per distinct value, compared
+/// by content on every hit so a hash collision is seen. Cheaper in time and
+/// memory than a general group-by on a column of many distinct values.
+/// `None` when two different values share a hash (the caller then counts
+/// the general way).
+fn ranked_text(
+    ca: &StringChunked,
+    k: usize,
+    state: &impl std::hash::BuildHasher,
+) -> Option<Result<(DataFrame, usize)>> {
+    use std::collections::hash_map::Entry;
+    let mut slots: std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>> =
+        Default::default();
+    let mut groups: Vec<(&str, u64)> = Vec::new();
+    for value in ca.iter().flatten() {
+        let hash = state.hash_one(value);
+        match slots.entry(hash) {
+            Entry::Occupied(slot) => {
+                let group = &mut groups[*slot.get() as usize];
+                if group.0 != value {
+                    return None;
+                }
+                group.1 += 1;
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(u32::try_from(groups.len()).ok()?);
+                groups.push((value, 1));
+            }
+        }
+    }
+    drop(slots);
+    let distinct = groups.len();
+    let take = k.min(distinct);
+    if take < distinct && take > 0 {
+        // The k best (count descending, then value) in front, unordered.
+        groups.select_nth_unstable_by(take - 1, |a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    }
+    groups.truncate(take);
+    groups.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let values = StringChunked::from_iter_values(ca.name().clone(), groups.iter().map(|g| g.0));
+    let counts = UInt64Chunked::from_vec("count".into(), groups.iter().map(|g| g.1).collect());
+    Some(
+        DataFrame::new(take, vec![values.into_column(), counts.into_column()])
+            .map(|df| (df, distinct))
+            .map_err(Into::into),
+    )
 }
 
 /// Which rows a preview shows.
@@ -726,6 +798,86 @@ mod tests {
         let counted = value_counts(&df, "v", 2).unwrap();
         assert_eq!(counted.values[1].value, "v00001");
         assert_eq!((counted.distinct, counted.others), (10_000, 9_998));
+    }
+
+    /// Every hash the same: the counter must notice two different values
+    /// under one hash and give up.
+    #[derive(Default)]
+    struct Colliding;
+
+    struct Constant;
+
+    impl std::hash::Hasher for Constant {
+        fn finish(&self) -> u64 {
+            7
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+
+    impl std::hash::BuildHasher for Colliding {
+        type Hasher = Constant;
+        fn build_hasher(&self) -> Constant {
+            Constant
+        }
+    }
+
+    /// The one-pass text counter gives what polars' value counts give,
+    /// ranked the same way, and steps aside on a hash collision.
+    #[test]
+    fn text_counting_agrees_with_value_counts() {
+        let mut values: Vec<Option<String>> = Vec::new();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push((!x.is_multiple_of(11)).then(|| format!("é{}", x % 700)));
+        }
+        values.push(Some(String::new()));
+        let series = Series::new("t".into(), &values);
+        let ca = series.str().unwrap();
+        let general = |k: usize| {
+            let counted = series
+                .drop_nulls()
+                .value_counts(false, true, "count".into(), false)
+                .unwrap();
+            let sorted = counted
+                .sort(
+                    ["count", "t"],
+                    SortMultipleOptions::default()
+                        .with_order_descending_multi([true, false])
+                        .with_maintain_order(true),
+                )
+                .unwrap();
+            (sorted.head(Some(k)), counted.height())
+        };
+        for k in [0, 1, 5, 699, 700, 701, 10_000] {
+            let (fast, distinct) = ranked_text(ca, k, &PlRandomState::default())
+                .unwrap()
+                .unwrap();
+            let (expected, expected_distinct) = general(k);
+            assert_eq!(distinct, expected_distinct, "k {k}");
+            assert_eq!(fast.height(), expected.height(), "k {k}");
+            for (a, b) in fast.columns().iter().zip(expected.columns()) {
+                let b = b.cast(a.dtype()).unwrap();
+                assert!(
+                    a.as_materialized_series()
+                        .equals(b.as_materialized_series()),
+                    "k {k}"
+                );
+            }
+        }
+        assert!(ranked_text(ca, 5, &Colliding).is_none());
+        let same = Series::new("t".into(), ["a", "a", "a"]);
+        let (one, distinct) = ranked_text(same.str().unwrap(), 5, &Colliding)
+            .unwrap()
+            .unwrap();
+        assert_eq!((one.height(), distinct), (1, 1));
+        let empty = Series::new("t".into(), Vec::<Option<&str>>::new());
+        let (none, distinct) = ranked_text(empty.str().unwrap(), 5, &Colliding)
+            .unwrap()
+            .unwrap();
+        assert_eq!((none.height(), distinct), (0, 0));
     }
 
     #[test]
