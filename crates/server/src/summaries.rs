@@ -1,7 +1,8 @@
-//! Summaries are immutable per version: a version's content never changes,
-//! so each column summary (and the duplicate-row count) is remembered by the
-//! version's manifest id. A repeated summary costs a lookup; a new version
-//! recomputes, its columns in parallel.
+//! Summaries are facts about content, which never changes: a column summary
+//! is remembered by the column's name and content id (and its marks'), the
+//! duplicate-row count by the version's manifest id. A repeated summary costs
+//! a lookup; a new version recomputes only the columns it changed, in
+//! parallel.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,8 @@ const COLUMNS: usize = 8192;
 /// Duplicate-row counts remembered.
 const TABLES: usize = 1024;
 
-type ColumnKey = (Arc<str>, String, usize);
+/// (column name, content id of the column and of its marks, top values).
+type ColumnKey = (String, usize);
 
 pub struct SummaryCache {
     columns: Mutex<LruCache<ColumnKey, ColumnSummary>>,
@@ -50,23 +52,36 @@ impl SummaryCache {
     /// column summaries and duplicate count where there are, the rest
     /// computed (in parallel) and remembered. Returns the summary and how
     /// many column summaries were computed.
+    /// Summarises a page of `df`'s columns. `column_ids` holds a content id
+    /// per column of `df`, in order (see `Loaded::column_ids`); `version`
+    /// names the whole table's content.
     pub fn summarize(
         &self,
         version: &str,
+        column_ids: &[String],
         df: &DataFrame,
         ask: &SummaryAsk<'_>,
     ) -> dfmcp_ops::Result<(TableSummary, usize)> {
         let version: Arc<str> = Arc::from(version);
         let (names, page) = inspect::summary_page(df, ask.columns, ask.offset, ask.limit)?;
+        let id_of = |name: &str| {
+            df.get_column_index(name)
+                .and_then(|i| column_ids.get(i))
+                .map_or_else(|| format!("{version}/{name}"), String::clone)
+        };
+        let keys: Vec<ColumnKey> = page
+            .iter()
+            .map(|name| {
+                let marks = df
+                    .get_column_index(&dfmcp_ops::columns::mark_column(name))
+                    .and_then(|i| column_ids.get(i))
+                    .map_or("", String::as_str);
+                (format!("{name}\u{0}{}\u{0}{marks}", id_of(name)), ask.top)
+            })
+            .collect();
         let known: Vec<Option<ColumnSummary>> = {
             let mut columns = self.columns.lock().unwrap_or_else(|p| p.into_inner());
-            page.iter()
-                .map(|name| {
-                    columns
-                        .get(&(version.clone(), name.clone(), ask.top))
-                        .cloned()
-                })
-                .collect()
+            keys.iter().map(|key| columns.get(key).cloned()).collect()
         };
         let duplicates = self
             .duplicates
@@ -97,11 +112,9 @@ impl SummaryCache {
         };
         {
             let mut columns = self.columns.lock().unwrap_or_else(|p| p.into_inner());
-            for summary in &computed {
-                columns.put(
-                    (version.clone(), summary.name.clone(), ask.top),
-                    summary.clone(),
-                );
+            let missing_keys = keys.iter().zip(&known).filter(|(_, k)| k.is_none());
+            for ((key, _), summary) in missing_keys.zip(&computed) {
+                columns.put(key.clone(), summary.clone());
             }
         }
         self.duplicates
@@ -127,18 +140,19 @@ mod tests {
     use polars::prelude::*;
 
     #[test]
-    fn a_version_is_summarised_once() {
+    fn a_column_is_summarised_once() {
         let cache = SummaryCache::default();
         let df = df!("a" => [Some(1.0), None, Some(3.0)], "b" => ["x", "y", "x"]).unwrap();
+        let ids = |a: &str, b: &str| vec![a.to_string(), b.to_string()];
         let ask = SummaryAsk {
             columns: None,
             offset: 0,
             limit: 25,
             top: 5,
         };
-        let (first, computed) = cache.summarize("m1", &df, &ask).unwrap();
+        let (first, computed) = cache.summarize("m1", &ids("a1", "b1"), &df, &ask).unwrap();
         assert_eq!(computed, 2);
-        let (again, computed) = cache.summarize("m1", &df, &ask).unwrap();
+        let (again, computed) = cache.summarize("m1", &ids("a1", "b1"), &df, &ask).unwrap();
         assert_eq!(computed, 0, "a repeated summary is a lookup");
         assert_eq!(first, again);
         assert_eq!(first, inspect::summarize(&df, None, 0, 25, 5).unwrap());
@@ -147,13 +161,49 @@ mod tests {
             columns: Some(&["b".to_string()][..]),
             ..ask
         };
-        assert_eq!(cache.summarize("m1", &df, &page).unwrap().1, 0);
+        let b_only = cache.summarize("m1", &ids("a1", "b1"), &df, &page);
+        assert_eq!(b_only.unwrap().1, 0);
         let more = SummaryAsk { top: 9, ..ask };
-        assert_eq!(cache.summarize("m1", &df, &more).unwrap().1, 2);
-        // A new version is summarised afresh.
+        let more = cache.summarize("m1", &ids("a1", "b1"), &df, &more);
+        assert_eq!(more.unwrap().1, 2);
+        // A new version summarises only the column it changed.
         let filled = df!("a" => [1.0, 0.0, 3.0], "b" => ["x", "y", "x"]).unwrap();
-        let (second, computed) = cache.summarize("m2", &filled, &ask).unwrap();
-        assert_eq!(computed, 2);
+        let (second, computed) = cache
+            .summarize("m2", &ids("a2", "b1"), &filled, &ask)
+            .unwrap();
+        assert_eq!(computed, 1);
         assert_eq!(second.column_summaries[0].missing, 0);
+        assert_eq!(second, inspect::summarize(&filled, None, 0, 25, 5).unwrap());
+        // The same content under another name is another summary.
+        let renamed = df!("a" => [1.0, 0.0, 3.0], "c" => ["x", "y", "x"]).unwrap();
+        let (third, computed) = cache
+            .summarize("m3", &ids("a2", "b1"), &renamed, &ask)
+            .unwrap();
+        assert_eq!(computed, 1);
+        assert_eq!(third.column_summaries[1].name, "c");
+    }
+
+    /// Marking values as intentionally missing changes the column's
+    /// summary though the column itself is unchanged.
+    #[test]
+    fn marks_are_part_of_a_column_key() {
+        let cache = SummaryCache::default();
+        let ask = SummaryAsk {
+            columns: None,
+            offset: 0,
+            limit: 25,
+            top: 5,
+        };
+        let plain = df!("a" => [Some(1.0), None]).unwrap();
+        let (before, _) = cache
+            .summarize("m1", &["a1".to_string()], &plain, &ask)
+            .unwrap();
+        assert_eq!(before.column_summaries[0].intentional_missing, 0);
+        let mark = dfmcp_ops::columns::mark_column("a");
+        let marked = df!("a" => [Some(1.0), None], mark.as_str() => [false, true]).unwrap();
+        let ids = ["a1".to_string(), "m1".to_string()];
+        let (after, computed) = cache.summarize("m2", &ids, &marked, &ask).unwrap();
+        assert_eq!(computed, 1);
+        assert_eq!(after.column_summaries[0].intentional_missing, 1);
     }
 }

@@ -122,6 +122,7 @@ impl DataFrameServer {
         let df = loaded.df.clone();
         let cache = self.state.summaries.clone();
         let version = loaded.state.head.manifest.clone();
+        let column_ids = loaded.column_ids.clone();
         let (summary, _) = self
             .store()
             .compute(&session, move |_| {
@@ -131,7 +132,7 @@ impl DataFrameServer {
                     limit,
                     top,
                 };
-                cache.summarize(&version, &df, &ask)
+                cache.summarize(&version, &column_ids, &df, &ask)
             })
             .await??;
         let reasons = loaded

@@ -385,6 +385,7 @@ impl Store {
                         rev: record.rev,
                         df: cached.df.clone(),
                         meta: cached.meta.clone(),
+                        column_ids: cached.parts.iter().map(|p| column_id(p)).collect(),
                         state,
                     });
                 }
@@ -1243,4 +1244,10 @@ fn conflict(name: &str, expected: u64, current: Option<u64>) -> StoreError {
         expected,
         found: current.map_or(Revision::Absent, Revision::At),
     }
+}
+
+/// A column's content id: its stored parts name its values.
+fn column_id(parts: &[crate::model::PartRef]) -> String {
+    let joined: Vec<&str> = parts.iter().map(|p| p.id.as_str()).collect();
+    crate::ids::content_id('k', joined.join(",").as_bytes())
 }

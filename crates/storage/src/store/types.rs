@@ -17,6 +17,9 @@ pub struct Loaded {
     pub state: TableState,
     pub df: DataFrame,
     pub meta: TableMeta,
+    /// Per column of `df`, in order, an id of its content (the same values
+    /// give the same id, in any version), for caches of derived facts.
+    pub column_ids: Vec<String>,
 }
 
 impl std::fmt::Debug for Loaded {
