@@ -515,10 +515,18 @@ async fn upload(
             "give the file's name (?filename=sales.csv): its extension helps tell the format",
         );
     }
+    // A refused upload may leave some of its body unread: the connection
+    // then cannot carry another request, and the client is told so.
+    let closing = |mut response: Response| {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
+    };
     let (file, name) = if multipart {
         match receive_form(request, &mut query, http.max_upload).await {
             Ok(received) => received,
-            Err(response) => return response,
+            Err(response) => return closing(response),
         }
     } else {
         let chunks = request
@@ -527,7 +535,7 @@ async fn upload(
             .map(|c| c.map_err(|e| e.to_string()));
         match receive(Box::pin(chunks), http.max_upload).await {
             Ok(file) => (file, query.filename.clone()),
-            Err(response) => return response,
+            Err(response) => return closing(response),
         }
     };
     let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
