@@ -57,6 +57,17 @@ fn ms(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0
 }
 
+/// This process's peak resident memory so far, in MB.
+fn peak_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
 fn main() {
     let sizes: Vec<usize> = std::env::args()
         .skip(1)
@@ -73,12 +84,20 @@ fn main() {
             "\n{rows} rows, {:.0} MB in memory\n",
             df.estimated_size() as f64 / 1e6
         );
-        println!("| part | ms |\n|---|---:|");
+        println!(
+            "peak RSS before: {:.0} MB\n\n| part | ms | peak RSS MB after |\n|---|---:|---:|",
+            peak_mb()
+        );
         let mut known = Vec::new();
         for name in df.get_column_names_owned() {
             let started = Instant::now();
             let summary = inspect::summarize_column(&df, &name, 5).unwrap();
-            println!("| column {name} ({}) | {:.1} |", summary.dtype, ms(started));
+            println!(
+                "| column {name} ({}) | {:.1} | {:.0} |",
+                summary.dtype,
+                ms(started),
+                peak_mb()
+            );
             known.push(summary);
         }
         let text = df
@@ -110,6 +129,28 @@ fn main() {
         inspect::summarize(&df, None, 0, 25, 5).unwrap();
         println!(
             "| whole summary, one thread of columns | {:.1} |",
+            ms(started)
+        );
+        // Two threads: the widest-distinct text column on one, the rest on
+        // the other (what a two-core machine can do at best).
+        let names = df.get_column_names_owned();
+        let started = Instant::now();
+        std::thread::scope(|scope| {
+            let (heavy, rest): (Vec<_>, Vec<_>) =
+                names.iter().partition(|n| n.as_str() == "customer");
+            let df = &df;
+            let a = scope.spawn(move || {
+                for n in heavy {
+                    inspect::summarize_column(df, n, 5).unwrap();
+                }
+            });
+            for n in rest {
+                inspect::summarize_column(df, n, 5).unwrap();
+            }
+            a.join().unwrap();
+        });
+        println!(
+            "| whole summary, customer beside the rest (2 threads) | {:.1} |",
             ms(started)
         );
     }
