@@ -239,10 +239,20 @@ pub fn summarize_column(df: &DataFrame, name: &str, top_n: usize) -> Result<Colu
 
 /// The statistics of a numeric column and its distinct count, from one sort.
 fn numeric_stats(s: &Series) -> Result<(NumericStats, usize)> {
-    let values = s.drop_nulls();
+    // Copies are made one after another and dropped as soon as possible:
+    // columns are summarised in parallel, and each copy is a column's size.
+    // Mean and deviation in the column's order, so the sums are those of a
+    // plain mean.
+    let (mean, std) = {
+        let original = s.cast(&DataType::Float64)?;
+        let original = original.f64()?;
+        (original.mean(), original.std(1))
+    };
     // Sorting the column's own type keeps large integers exact for the
     // distinct count; the cast to f64 afterwards keeps the order.
-    let sorted = values.sort(SortOptions::default().with_multithreaded(true))?;
+    let sorted = s
+        .drop_nulls()
+        .sort(SortOptions::default().with_multithreaded(true))?;
     let distinct = if sorted.is_empty() {
         0
     } else {
@@ -252,9 +262,9 @@ fn numeric_stats(s: &Series) -> Result<(NumericStats, usize)> {
         1 + changes.sum().unwrap_or(0) as usize
     };
     let as_f = sorted.cast(&DataType::Float64)?;
-    let original = s.cast(&DataType::Float64)?;
-    let original = original.f64()?;
-    let ca = as_f.f64()?.rechunk();
+    drop(sorted);
+    let ca = as_f.f64()?.rechunk().into_owned();
+    drop(as_f);
     let all = ca.cont_slice()?;
     // NaNs sort last; quantiles and bounds are of the numbers before them.
     let numbers = &all[..all.partition_point(|v| !v.is_nan())];
@@ -272,9 +282,8 @@ fn numeric_stats(s: &Series) -> Result<(NumericStats, usize)> {
         NumericStats {
             min: numbers.first().copied(),
             max: numbers.last().copied(),
-            // In the column's order, so the sums are those of a plain mean.
-            mean: original.mean(),
-            std: original.std(1),
+            mean,
+            std,
             median: quantile(0.5),
             q25: quantile(0.25),
             q75: quantile(0.75),

@@ -15,7 +15,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -88,29 +88,57 @@ fn peak_rss_mb(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Samples the server's anonymous memory (heap, not the page cache of files
-/// it maps) every 10 ms until stopped, and gives the largest value in MB.
-/// VmHWM counts the mapped CSV's pages too, which the kernel can drop.
-fn sample_anon(pid: u32) -> (Arc<AtomicBool>, std::thread::JoinHandle<f64>) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = stop.clone();
-    let handle = std::thread::spawn(move || {
-        let mut peak_kb = 0.0f64;
-        while !done.load(Ordering::Relaxed) {
-            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-            if let Some(kb) = status
-                .lines()
-                .find(|l| l.starts_with("RssAnon:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-            {
-                peak_kb = peak_kb.max(kb);
+/// Samples the server's anonymous memory (its heap, not the page cache of
+/// files it maps) every 10 ms until `stop`; `peak` holds the largest value
+/// so far in kB. VmHWM also counts the mapped CSV's pages, which the kernel
+/// can drop at will.
+struct HeapSampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HeapSampler {
+    fn start(pid: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(0));
+        let (done, max) = (stop.clone(), peak.clone());
+        let thread = std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let status =
+                    std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                if let Some(kb) = status
+                    .lines()
+                    .find(|l| l.starts_with("RssAnon:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<u64>().ok())
+                {
+                    max.fetch_max(kb, Ordering::Relaxed);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        });
+        HeapSampler {
+            stop,
+            peak,
+            thread: Some(thread),
         }
-        peak_kb / 1024.0
-    });
-    (stop, handle)
+    }
+
+    /// The peak so far, in MB (after a last sample's worth of waiting).
+    fn peak_mb(&self) -> f64 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        self.peak.load(Ordering::Relaxed) as f64 / 1024.0
+    }
+
+    fn finish(mut self) -> f64 {
+        let peak = self.peak_mb();
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        peak
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -140,9 +168,10 @@ struct Row {
     export: Option<f64>,
     parquet_load: Option<f64>,
     rss: f64,
-    anon: f64,
-    rss_load: f64,
-    rss_summary: f64,
+    heap_load: f64,
+    heap_summary: f64,
+    heap_rounds: f64,
+    heap_end: f64,
 }
 
 async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
@@ -151,7 +180,7 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
     let bytes = write_csv(&csv, rows, columns);
     let bin = Path::new(env!("CARGO_BIN_EXE_dataframe-mcp"));
     let server = Server::start(bin, &Storage::embedded(dir.path()), dir.path(), extra).await;
-    let (stop_sampling, sampler) = sample_anon(server.pid);
+    let heap = HeapSampler::start(server.pid);
     let (load, loaded) = timed(
         &server,
         "initialize_data_table",
@@ -159,7 +188,7 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
     )
     .await;
     let session = loaded["session_id"].as_str().unwrap().to_string();
-    let rss_load = peak_rss_mb(server.pid);
+    let heap_load = heap.peak_mb();
     let t = json!({ "session_id": session, "table": "t" });
     let with = |extra: Value| {
         let mut args = t.clone();
@@ -171,12 +200,12 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
     let (mut summaries, mut fills, mut undos, mut redos, mut previews) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut first_summary = 0.0;
-    let mut rss_summary = 0.0;
+    let mut heap_summary = 0.0;
     let mut frame_mb = 0.0;
     for round in 0..ROUNDS {
         let (ms, summary) = timed(&server, "get_table_summary", t.clone()).await;
         if round == 0 {
-            rss_summary = peak_rss_mb(server.pid);
+            heap_summary = heap.peak_mb();
             first_summary = ms;
             frame_mb = summary["memory_bytes"].as_f64().unwrap_or(0.0) / 1e6;
         } else {
@@ -214,6 +243,7 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
         "undo after a no-op fill must restore the missing prices"
     );
     server.ok("redo", t.clone()).await;
+    let heap_rounds = heap.peak_mb();
     let (filter, export) = if rows >= 10_000_000 {
         let (f, _) = timed(
             &server,
@@ -228,8 +258,7 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
         (None, None)
     };
     let rss = peak_rss_mb(server.pid);
-    stop_sampling.store(true, Ordering::Relaxed);
-    let anon = sampler.join().unwrap_or(0.0);
+    let heap_end = heap.finish();
     server.stop().await;
     // The exported Parquet file, loaded by a fresh server on a fresh store.
     let parquet_load = if export.is_some() {
@@ -262,9 +291,10 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
         export,
         parquet_load,
         rss,
-        anon,
-        rss_load,
-        rss_summary,
+        heap_load,
+        heap_summary,
+        heap_rounds,
+        heap_end,
     }
 }
 
@@ -280,10 +310,10 @@ async fn main() {
         sizes = vec![10_000, 100_000, 1_000_000, 10_000_000];
     }
     println!(
-        "\n| rows × cols | CSV MB | frame MB | load | 1st summary | summary again | fill mean | fill again (no-op) | undo | redo | preview | filter | export | load Parquet | peak RSS MB: load / summary / end | end / frame | peak heap MB | heap / frame |"
+        "\n| rows × cols | CSV MB | frame MB | load | 1st summary | summary again | fill mean | fill again (no-op) | undo | redo | preview | filter | export | load Parquet | peak heap MB: load / summary / rounds / end | heap / frame | peak RSS MB |"
     );
     println!(
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let mut runs: Vec<(usize, usize, Vec<&str>)> =
         sizes.into_iter().map(|r| (r, 6, Vec::new())).collect();
@@ -294,7 +324,7 @@ async fn main() {
         let row = run(rows, columns, &extra).await;
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into());
         println!(
-            "| {} × {columns} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.0} / {:.0} / {:.0} | {:.1} | {:.0} | {:.1} |",
+            "| {} × {columns} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.0} / {:.0} / {:.0} / {:.0} | {:.1} | {:.0} |",
             row.rows,
             row.file_mb,
             row.frame_mb,
@@ -309,12 +339,12 @@ async fn main() {
             opt(row.filter),
             opt(row.export),
             opt(row.parquet_load),
-            row.rss_load,
-            row.rss_summary,
+            row.heap_load,
+            row.heap_summary,
+            row.heap_rounds,
+            row.heap_end,
+            row.heap_end / row.frame_mb.max(f64::MIN_POSITIVE),
             row.rss,
-            row.rss / row.frame_mb.max(f64::MIN_POSITIVE),
-            row.anon,
-            row.anon / row.frame_mb.max(f64::MIN_POSITIVE),
         );
     }
     println!(
