@@ -251,6 +251,7 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
             with(json!({ "condition": "qty > 10" })),
         )
         .await;
+        eprintln!("peak heap after filter: {:.0} MB", heap.peak_mb());
         let out = dir.path().join("out.parquet");
         let (e, _) = timed(&server, "export_table", with(json!({ "path": out }))).await;
         (Some(f), Some(e))

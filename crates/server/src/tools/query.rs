@@ -18,16 +18,45 @@ use crate::render::thousands;
 use crate::server::{BaseUrl, DataFrameServer};
 use crate::wire::*;
 
+/// Rows written at a time by an export.
+const EXPORT_SLICE_ROWS: usize = 1 << 18;
+
+/// The frame in slices of [`EXPORT_SLICE_ROWS`], each with its columns'
+/// chunks aligned. A stored table's columns are chunked differently (parts
+/// follow each column's width), and the writers would otherwise align the
+/// whole frame first: a full copy of the table in memory.
+fn aligned_slices(df: &DataFrame) -> impl Iterator<Item = DataFrame> + '_ {
+    (0..df.height()).step_by(EXPORT_SLICE_ROWS).map(|offset| {
+        let mut slice = df.slice(offset as i64, EXPORT_SLICE_ROWS);
+        slice.rechunk_mut_par();
+        slice
+    })
+}
+
 fn write_frame(df: &mut DataFrame, out: impl Write, format: ExportFormat) -> PolarsResult<()> {
     let mut out = BufWriter::new(out);
     match format {
-        ExportFormat::Csv => CsvWriter::new(&mut out).include_header(true).finish(df)?,
-        ExportFormat::Tsv => CsvWriter::new(&mut out)
-            .include_header(true)
-            .with_separator(b'\t')
-            .finish(df)?,
+        ExportFormat::Csv | ExportFormat::Tsv => {
+            let separator = if format == ExportFormat::Tsv {
+                b'\t'
+            } else {
+                b','
+            };
+            let mut writer = CsvWriter::new(&mut out)
+                .include_header(true)
+                .with_separator(separator)
+                .batched(df.schema())?;
+            for slice in aligned_slices(df) {
+                writer.write_batch(&slice)?;
+            }
+            writer.finish()?;
+        }
         ExportFormat::Parquet => {
-            ParquetWriter::new(&mut out).finish(df)?;
+            let mut writer = ParquetWriter::new(&mut out).batched(df.schema())?;
+            for slice in aligned_slices(df) {
+                writer.write_batch(&slice)?;
+            }
+            writer.finish()?;
         }
         ExportFormat::Json => JsonWriter::new(&mut out)
             .with_json_format(JsonFormat::Json)
@@ -316,5 +345,47 @@ impl DataFrameServer {
             },
             name,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Columns chunked differently, more rows than one slice: every format
+    /// reads back the same frame.
+    #[test]
+    fn exports_write_misaligned_frames_in_slices() {
+        let rows = EXPORT_SLICE_ROWS + 1000;
+        let mut a = Series::new("a".into(), (0..100_000i64).collect::<Vec<_>>());
+        a.append(&Series::new(
+            "a".into(),
+            (100_000..rows as i64).collect::<Vec<_>>(),
+        ))
+        .unwrap();
+        let b = Series::new(
+            "b".into(),
+            (0..rows as i64).map(|i| i * 2).collect::<Vec<_>>(),
+        );
+        let mut df = DataFrame::new(rows, vec![a.into_column(), b.into_column()]).unwrap();
+        assert_ne!(
+            df.columns()[0].as_materialized_series().n_chunks(),
+            df.columns()[1].as_materialized_series().n_chunks()
+        );
+        let mut parquet = Vec::new();
+        write_frame(&mut df, &mut parquet, ExportFormat::Parquet).unwrap();
+        let back = ParquetReader::new(std::io::Cursor::new(parquet))
+            .finish()
+            .unwrap();
+        assert!(back.equals(&df));
+        let mut csv = Vec::new();
+        write_frame(&mut df, &mut csv, ExportFormat::Csv).unwrap();
+        let text = String::from_utf8(csv).unwrap();
+        assert_eq!(text.lines().count(), rows + 1);
+        assert_eq!(text.lines().nth(1), Some("0,0"));
+        let mut empty = df.head(Some(0));
+        let mut header = Vec::new();
+        write_frame(&mut empty, &mut header, ExportFormat::Tsv).unwrap();
+        assert_eq!(String::from_utf8(header).unwrap(), "a\tb\n");
     }
 }
