@@ -250,9 +250,14 @@ fn numeric_stats(s: &Series) -> Result<(NumericStats, usize)> {
     };
     // Sorting the column's own type keeps large integers exact for the
     // distinct count; the cast to f64 afterwards keeps the order.
+    // Nulls sort last and are sliced off: no copy without them first.
     let sorted = s
-        .drop_nulls()
-        .sort(SortOptions::default().with_multithreaded(true))?;
+        .sort(
+            SortOptions::default()
+                .with_multithreaded(true)
+                .with_nulls_last(true),
+        )?
+        .slice(0, s.len() - s.null_count());
     let distinct = if sorted.is_empty() {
         0
     } else {

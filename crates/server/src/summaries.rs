@@ -17,6 +17,8 @@ use rayon::prelude::*;
 const COLUMNS: usize = 8192;
 /// Duplicate-row counts remembered.
 const TABLES: usize = 1024;
+/// Frames larger than this have their columns summarised one at a time.
+const ONE_AT_A_TIME_BYTES: usize = 1 << 30;
 
 /// (column name, content id of the column and of its marks, top values).
 type ColumnKey = (String, usize);
@@ -95,10 +97,19 @@ impl SummaryCache {
             .filter(|(_, k)| k.is_none())
             .map(|(name, _)| name)
             .collect();
-        let computed = missing
-            .par_iter()
-            .map(|name| inspect::summarize_column(df, name, ask.top))
-            .collect::<dfmcp_ops::Result<Vec<_>>>()?;
+        // Each column's summary holds a sorted copy of it: beside a large
+        // frame, one at a time (each still sorts and counts on every thread).
+        let computed = if df.estimated_size() > ONE_AT_A_TIME_BYTES {
+            missing
+                .iter()
+                .map(|name| inspect::summarize_column(df, name, ask.top))
+                .collect::<dfmcp_ops::Result<Vec<_>>>()?
+        } else {
+            missing
+                .par_iter()
+                .map(|name| inspect::summarize_column(df, name, ask.top))
+                .collect::<dfmcp_ops::Result<Vec<_>>>()?
+        };
         let fresh = computed.len();
         // After the columns: a column of distinct values among them spares
         // hashing every row.
