@@ -1047,3 +1047,108 @@ async fn argument_errors_name_the_field() {
     );
     server.stop().await;
 }
+
+/// `--read-only` offers only the tools that read, loading, and SQL without
+/// save_as; `--tools` and `--exclude-tools` narrow the list further, and an
+/// unknown name stops the server from starting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_and_tool_lists_narrow_the_surface() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
+        let mut names: Vec<String> = tools.into_iter().map(|t| t.name.to_string()).collect();
+        names.sort();
+        names
+    };
+    let server = serve(&Storage::Memory, dir.path(), &["--read-only"]).await;
+    let offered = names(server.client().list_all_tools().await.unwrap());
+    for tool in server.client().list_all_tools().await.unwrap() {
+        let reads = tool
+            .annotations
+            .as_ref()
+            .and_then(|a| a.read_only_hint)
+            .unwrap_or(false);
+        assert!(
+            reads || ["initialize_data_table", "query_sql"].contains(&tool.name.as_ref()),
+            "{} changes data",
+            tool.name
+        );
+    }
+    for hidden in [
+        "fill_missing",
+        "undo",
+        "redo",
+        "drop_table",
+        "delete_session",
+        "export_table",
+        "rename_columns",
+    ] {
+        assert!(!offered.iter().any(|n| n == hidden), "{hidden} is offered");
+    }
+    let session = load_sales(&server, dir.path()).await;
+    let t = ids(&session, "sales");
+    server.ok("get_table_summary", t.clone()).await;
+    let rows = server
+        .ok(
+            "query_sql",
+            json!({ "session_id": session, "sql": "SELECT count(*) AS n FROM sales" }),
+        )
+        .await;
+    assert_eq!(rows["rows"][0][0], 5);
+    let e = server
+        .err(
+            "query_sql",
+            json!({ "session_id": session, "sql": "SELECT * FROM sales", "save_as": "copy" }),
+        )
+        .await;
+    assert!(e.contains("read-only"), "{e}");
+    let refused = server
+        .client()
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("fill_missing").with_arguments(
+                with(t, json!({ "strategy": "mean" }))
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await;
+    let changed = refused.is_ok_and(|r| r.is_error != Some(true));
+    assert!(!changed, "a hidden tool cannot be called");
+    server.stop().await;
+
+    let narrow = serve(
+        &Storage::Memory,
+        dir.path(),
+        &[
+            "--tools",
+            "initialize_data_table,preview_rows,query_sql",
+            "--exclude-tools",
+            "query_sql",
+        ],
+    )
+    .await;
+    assert_eq!(
+        names(narrow.client().list_all_tools().await.unwrap()),
+        ["initialize_data_table", "preview_rows"]
+    );
+    narrow.stop().await;
+
+    let config = Cli::try_parse_from([
+        "dataframe-mcp",
+        "--storage",
+        "memory",
+        "--exclude-tools",
+        "fil_missing",
+    ])
+    .unwrap()
+    .config;
+    let e = dfmcp_server::build(&config, "stdio")
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("unknown tool 'fil_missing'") && e.contains("fill_missing"),
+        "{e}"
+    );
+}

@@ -220,6 +220,19 @@ pub struct Config {
     #[arg(long, env = "DATAFRAME_MCP_IGNORE_ROOTS")]
     pub ignore_client_roots: bool,
 
+    /// Offer only the tools that read (and loading files): no tool changes,
+    /// drops or exports a table, and query_sql cannot save_as.
+    #[arg(long, env = "DATAFRAME_MCP_READ_ONLY")]
+    pub read_only: bool,
+
+    /// Offer only these tools (comma-separated names).
+    #[arg(long, env = "DATAFRAME_MCP_TOOLS", value_delimiter = ',')]
+    pub tools: Vec<String>,
+
+    /// Never offer these tools (comma-separated names).
+    #[arg(long, env = "DATAFRAME_MCP_EXCLUDE_TOOLS", value_delimiter = ',')]
+    pub exclude_tools: Vec<String>,
+
     /// Upper bound of one tool result, in tokens (about 4 characters each).
     #[arg(long, env = "MAX_RESPONSE_TOKENS", default_value_t = 12_000)]
     pub max_response_tokens: usize,

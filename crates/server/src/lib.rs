@@ -33,7 +33,7 @@ pub use error::ToolError;
 pub use http::{Tokens, serve_http};
 pub use import::import;
 pub use paths::PathPolicy;
-pub use server::{AppState, DataFrameServer};
+pub use server::{AppState, DataFrameServer, ToolSelection};
 
 /// The configured backend, with a description for people and, when the
 /// server fell back to another store than the one asked for, why.
@@ -156,7 +156,14 @@ pub async fn build(config: &Config, transport: &'static str) -> anyhow::Result<D
         transport,
         public_url: config.public_url.clone(),
         summaries: Default::default(),
-    }))
+        read_only: config.read_only,
+    })
+    .select_tools(&ToolSelection {
+        read_only: config.read_only,
+        only: config.tools.clone(),
+        exclude: config.exclude_tools.clone(),
+    })
+    .map_err(anyhow::Error::msg)?)
 }
 
 /// Purges expired sessions and collects garbage now and then, for as long

@@ -39,9 +39,24 @@ pub struct AppState {
     /// The public base URL of download links over HTTP (default: from the
     /// request's Host).
     pub public_url: Option<String>,
-    /// Column summaries remembered by version.
+    /// Column summaries remembered by content.
     pub summaries: Arc<crate::summaries::SummaryCache>,
+    /// Only reading tools (and loading) are offered.
+    pub read_only: bool,
 }
+
+/// Which tools a server offers.
+#[derive(Debug, Default, Clone)]
+pub struct ToolSelection {
+    pub read_only: bool,
+    /// When not empty, only these.
+    pub only: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+/// Tools a read-only server offers besides those annotated read-only:
+/// loading files into a session, and SQL (whose save_as it refuses).
+const READ_ONLY_EXTRAS: &[&str] = &["initialize_data_table", "query_sql"];
 
 /// The base URL of download links for one call: set over HTTP only.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +98,37 @@ impl DataFrameServer {
             state: Arc::new(state),
             tool_router,
         }
+    }
+
+    /// Keeps only the selected tools; an unknown name is an error that lists
+    /// the known ones.
+    pub fn select_tools(mut self, selection: &ToolSelection) -> Result<Self, String> {
+        let known: Vec<String> = {
+            let mut names: Vec<String> =
+                self.tool_router.map.keys().map(|k| k.to_string()).collect();
+            names.sort();
+            names
+        };
+        for name in selection.only.iter().chain(&selection.exclude) {
+            if !known.contains(name) {
+                return Err(format!(
+                    "unknown tool '{name}' in --tools/--exclude-tools; the tools are: {}",
+                    known.join(", ")
+                ));
+            }
+        }
+        self.tool_router.map.retain(|name, route| {
+            let reads = route
+                .attr
+                .annotations
+                .as_ref()
+                .and_then(|a| a.read_only_hint)
+                .unwrap_or(false);
+            (!selection.read_only || reads || READ_ONLY_EXTRAS.contains(&name.as_ref()))
+                && (selection.only.is_empty() || selection.only.iter().any(|o| o == name.as_ref()))
+                && !selection.exclude.iter().any(|e| e == name.as_ref())
+        });
+        Ok(self)
     }
 
     pub(crate) fn store(&self) -> &Store {

@@ -153,6 +153,11 @@ impl DataFrameServer {
     async fn query(&self, caller: &Caller, req: QueryRequest) -> Result<QueryResponse, ToolError> {
         let session = caller.stored(&req.session_id)?;
         if let Some(name) = &req.save_as {
+            if self.state.read_only {
+                return Err(ToolError::invalid(
+                    "this server is read-only: query_sql cannot save_as; run the query without save_as to see its rows",
+                ));
+            }
             check_table_name(name)?;
         }
         let limits = self.state.query;
