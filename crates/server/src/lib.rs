@@ -144,7 +144,7 @@ pub async fn build(config: &Config, transport: &'static str) -> anyhow::Result<D
         paths = paths.remote();
     }
     tracing::info!(storage = %opened.description, allowed = ?paths.allowed(), "starting");
-    Ok(DataFrameServer::new(AppState {
+    DataFrameServer::new(AppState {
         store,
         paths,
         ingest: config.ingest_limits(),
@@ -163,7 +163,7 @@ pub async fn build(config: &Config, transport: &'static str) -> anyhow::Result<D
         only: config.tools.clone(),
         exclude: config.exclude_tools.clone(),
     })
-    .map_err(anyhow::Error::msg)?)
+    .map_err(anyhow::Error::msg)
 }
 
 /// Purges expired sessions and collects garbage now and then, for as long
