@@ -1152,3 +1152,71 @@ async fn read_only_and_tool_lists_narrow_the_surface() {
         "{e}"
     );
 }
+
+/// Collects the messages of progress notifications.
+#[derive(Clone, Default)]
+struct ProgressListener(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl rmcp::ClientHandler for ProgressListener {
+    fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) -> impl std::future::Future<Output = ()> + Send + '_ {
+        self.0
+            .lock()
+            .unwrap()
+            .push(params.message.unwrap_or_default());
+        std::future::ready(())
+    }
+}
+
+/// A call that asks for progress (rmcp's client asks on every request)
+/// hears that its work started, then every second until it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_with_a_progress_token_get_progress() {
+    use rmcp::ServiceExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = Cli::try_parse_from([
+        "dataframe-mcp",
+        "--storage",
+        "memory",
+        "--allow-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .unwrap()
+    .config;
+    let server = dfmcp_server::build(&config, "stdio").await.unwrap();
+    let (server_io, client_io) = tokio::io::duplex(1 << 20);
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(server_io).await {
+            let _ = running.waiting().await;
+        }
+    });
+    let listener = ProgressListener::default();
+    let client = listener.clone().serve(client_io).await.unwrap();
+    let file = write(dir.path(), "sales.csv", SALES);
+    let args = json!({ "file_path": file }).as_object().unwrap().clone();
+
+    let mut meta = rmcp::model::RequestMetaObject::default();
+    meta.set_progress_token(rmcp::model::ProgressToken(
+        rmcp::model::NumberOrString::Number(7),
+    ));
+    let mut asked =
+        rmcp::model::CallToolRequestParams::new("initialize_data_table").with_arguments(args);
+    asked.meta = Some(meta);
+    assert_ne!(client.call_tool(asked).await.unwrap().is_error, Some(true));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while listener.0.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let heard = listener.0.lock().unwrap().clone();
+    assert_eq!(
+        heard.first().map(String::as_str),
+        Some("initialize_data_table started")
+    );
+    // The ticker stops with the call.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(listener.0.lock().unwrap().len(), heard.len(), "{heard:?}");
+    let _ = client.cancel().await;
+}

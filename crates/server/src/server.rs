@@ -356,6 +356,13 @@ impl ServerHandler for DataFrameServer {
         let base = base_url(&context, self.state.public_url.as_deref());
         context.extensions.insert(caller.clone());
         context.extensions.insert(base);
+        // Clients cut a call off after a while unless progress arrives: a
+        // caller that asked for progress hears at the start and every second
+        // until the call ends (or is dropped).
+        let _progress = context
+            .meta
+            .get_progress_token()
+            .map(|token| Progress::start(context.peer.clone(), token, request.name.to_string()));
         let call = ToolCallContext::new(self, request, context);
         let mut response = self.tool_router.call(call).await.map_err(|mut e| {
             e.message = caller.scrub(&e.message).into();
@@ -417,5 +424,42 @@ mod tests {
         assert!(!text.contains("SortKeyWire"), "{text}");
         assert!(text.contains("input schema"), "{text}");
         assert!(explain_argument_error("something else").is_none());
+    }
+}
+
+/// Progress notifications for one call, sent until dropped.
+struct Progress(tokio::task::JoinHandle<()>);
+
+impl Progress {
+    fn start(
+        peer: rmcp::Peer<RoleServer>,
+        token: rmcp::model::ProgressToken,
+        tool: String,
+    ) -> Self {
+        Progress(tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            for step in 0u32.. {
+                let message = if step == 0 {
+                    format!("{tool} started")
+                } else {
+                    format!("{tool} still working ({} s)", started.elapsed().as_secs())
+                };
+                let note =
+                    rmcp::model::ProgressNotificationParam::new(token.clone(), f64::from(step))
+                        .with_message(message);
+                // A client that stopped listening (or a transport without
+                // notifications) needs no more.
+                if peer.notify_progress(note).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }))
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
