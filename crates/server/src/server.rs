@@ -411,22 +411,6 @@ impl ServerHandler for DataFrameServer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn argument_errors_speak_of_the_schema() {
-        let text = explain_argument_error(
-            "failed to deserialize parameters: invalid type: string \"price\", expected struct SortKeyWire",
-        )
-        .unwrap();
-        assert!(!text.contains("SortKeyWire"), "{text}");
-        assert!(text.contains("input schema"), "{text}");
-        assert!(explain_argument_error("something else").is_none());
-    }
-}
-
 /// Progress notifications for one call, sent until dropped.
 struct Progress(tokio::task::JoinHandle<()>);
 
@@ -461,5 +445,21 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_errors_speak_of_the_schema() {
+        let text = explain_argument_error(
+            "failed to deserialize parameters: invalid type: string \"price\", expected struct SortKeyWire",
+        )
+        .unwrap();
+        assert!(!text.contains("SortKeyWire"), "{text}");
+        assert!(text.contains("input schema"), "{text}");
+        assert!(explain_argument_error("something else").is_none());
     }
 }
