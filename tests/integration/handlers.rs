@@ -167,6 +167,13 @@ async fn tools_are_listed_with_annotations_and_schemas() {
     let implementation = info.server_info.clone().expect("server info");
     assert_eq!(implementation.name, "dataframe-mcp");
     assert_eq!(implementation.version, env!("CARGO_PKG_VERSION"));
+    assert!(implementation.title.is_some() && implementation.website_url.is_some());
+    let icon = &implementation.icons.as_ref().expect("an icon")[0];
+    assert!(
+        icon.src.starts_with("data:image/svg+xml;base64,"),
+        "{}",
+        icon.src
+    );
     assert!(
         info.instructions
             .as_deref()
@@ -218,6 +225,11 @@ async fn tools_are_listed_with_annotations_and_schemas() {
         assert!(
             tool.description.as_deref().is_some_and(|d| d.len() > 30),
             "{}",
+            tool.name
+        );
+        assert!(
+            tool.title.as_deref().is_some_and(|t| !t.is_empty()),
+            "{} has no title",
             tool.name
         );
         let a = tool

@@ -76,6 +76,41 @@ undo/redo move between versions and get_history lists them. Pass expected_versio
 and request_id to make a retry safe. query_sql runs SELECT over the session's tables; \
 export_table writes a table to a file. Sessions persist across restarts until idle for the configured TTL.";
 
+/// A human title per tool, shown by clients beside the name.
+const TITLES: &[(&str, &str)] = &[
+    ("initialize_data_table", "Load a file into a session"),
+    ("inspect_file", "Inspect a file before loading"),
+    ("list_sessions", "List sessions"),
+    ("list_tables", "List a session's tables"),
+    ("rename_table", "Rename a table"),
+    ("drop_table", "Drop a table"),
+    ("delete_session", "Delete a session"),
+    ("health", "Server health"),
+    ("get_table_summary", "Summarise a table"),
+    ("preview_rows", "Preview rows"),
+    ("value_counts", "Count a column's values"),
+    ("fill_missing", "Fill missing values"),
+    ("drop_missing", "Drop rows with missing values"),
+    ("drop_duplicates", "Drop duplicate rows"),
+    (
+        "mark_intentional_missing",
+        "Mark missing values as intentional",
+    ),
+    ("rename_columns", "Rename columns"),
+    ("drop_columns", "Drop columns"),
+    ("cast_columns", "Change column types"),
+    ("filter_rows", "Keep rows matching a condition"),
+    ("sort_rows", "Sort rows"),
+    ("undo", "Undo changes"),
+    ("redo", "Redo changes"),
+    ("get_history", "Show a table's history"),
+    ("query_sql", "Query with SQL"),
+    ("export_table", "Export a table to a file"),
+];
+
+/// The server's icon: a small table, inline so it needs no web server.
+const ICON: &str = "data:image/svg+xml;base64,PHN2ZyB4bWxucz0iaHR0cDovL3d3dy53My5vcmcvMjAwMC9zdmciIHZpZXdCb3g9IjAgMCAxNiAxNiI+PHJlY3QgeD0iMSIgeT0iMiIgd2lkdGg9IjE0IiBoZWlnaHQ9IjEyIiByeD0iMSIgZmlsbD0ibm9uZSIgc3Ryb2tlPSIjMzM2IiBzdHJva2Utd2lkdGg9IjEuNSIvPjxwYXRoIGQ9Ik0xIDZoMTRNMSAxMGgxNE02IDJ2MTIiIHN0cm9rZT0iIzMzNiIgc3Ryb2tlLXdpZHRoPSIxLjUiLz48L3N2Zz4=";
+
 /// Most request ids are UUIDs; anything printable up to this length is accepted.
 const MAX_REQUEST_ID: usize = 128;
 
@@ -88,6 +123,9 @@ impl DataFrameServer {
             + Self::query_tools();
         for route in tool_router.map.values_mut() {
             let tool = &mut route.attr;
+            if let Some((_, title)) = TITLES.iter().find(|(name, _)| *name == tool.name) {
+                tool.title = Some((*title).to_string());
+            }
             tool.input_schema = Arc::new(portable(tool.input_schema.as_ref().clone()));
             if let Some(output) = &tool.output_schema {
                 tool.output_schema =
@@ -342,7 +380,13 @@ impl ServerHandler for DataFrameServer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(
                 Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
-                    .with_title("dataframe-mcp"),
+                    .with_title("dataframe-mcp: versioned dataframes for agents")
+                    .with_website_url(env!("CARGO_PKG_REPOSITORY"))
+                    .with_icons(vec![
+                        rmcp::model::Icon::new(ICON)
+                            .with_mime_type("image/svg+xml")
+                            .with_sizes(vec!["any".into()]),
+                    ]),
             )
             .with_instructions(INSTRUCTIONS)
     }
