@@ -17,7 +17,28 @@ pub(crate) struct CachedTable {
     pub df: DataFrame,
     pub meta: TableMeta,
     pub parts: Vec<Vec<PartRef>>,
+    /// Per column, an id of its content (see `Loaded::column_ids`), made
+    /// once per cached version rather than on every load.
+    pub column_ids: Arc<[String]>,
     pub bytes: usize,
+}
+
+impl CachedTable {
+    pub fn new(df: DataFrame, meta: TableMeta, parts: Vec<Vec<PartRef>>) -> Self {
+        CachedTable {
+            bytes: df.estimated_size(),
+            column_ids: parts.iter().map(|p| column_id(p)).collect(),
+            df,
+            meta,
+            parts,
+        }
+    }
+}
+
+/// A column's content id: its stored parts name its values.
+fn column_id(parts: &[PartRef]) -> String {
+    let joined: Vec<&str> = parts.iter().map(|p| p.id.as_str()).collect();
+    crate::ids::content_id('k', joined.join(",").as_bytes())
 }
 
 type Key = (String, String);

@@ -385,7 +385,7 @@ impl Store {
                         rev: record.rev,
                         df: cached.df.clone(),
                         meta: cached.meta.clone(),
-                        column_ids: cached.parts.iter().map(|p| column_id(p)).collect(),
+                        column_ids: cached.column_ids.clone(),
                         state,
                     });
                 }
@@ -512,12 +512,7 @@ impl Store {
         self.frames.insert(
             session,
             &head.manifest,
-            Arc::new(CachedTable {
-                bytes: edit.df.estimated_size(),
-                parts: stats.parts,
-                meta: edit.meta,
-                df: edit.df,
-            }),
+            Arc::new(CachedTable::new(edit.df, edit.meta, stats.parts)),
         );
         Ok(Committed {
             version: 1,
@@ -658,12 +653,7 @@ impl Store {
                 self.frames.insert(
                     session,
                     &next.head.manifest,
-                    Arc::new(CachedTable {
-                        bytes: edit.df.estimated_size(),
-                        parts: stats.parts,
-                        meta: edit.meta,
-                        df: edit.df,
-                    }),
+                    Arc::new(CachedTable::new(edit.df, edit.meta, stats.parts)),
                 );
                 if retired_any {
                     self.schedule_gc(session);
@@ -1244,10 +1234,4 @@ fn conflict(name: &str, expected: u64, current: Option<u64>) -> StoreError {
         expected,
         found: current.map_or(Revision::Absent, Revision::At),
     }
-}
-
-/// A column's content id: its stored parts name its values.
-fn column_id(parts: &[crate::model::PartRef]) -> String {
-    let joined: Vec<&str> = parts.iter().map(|p| p.id.as_str()).collect();
-    crate::ids::content_id('k', joined.join(",").as_bytes())
 }

@@ -302,12 +302,11 @@ impl Store {
             columns.extend(decoded);
         }
         let df = DataFrame::new(manifest.rows as usize, columns)?;
-        let cached = Arc::new(CachedTable {
-            bytes: df.estimated_size(),
-            parts: manifest.columns.iter().map(|c| c.parts.clone()).collect(),
-            meta: manifest.meta.clone(),
+        let cached = Arc::new(CachedTable::new(
             df,
-        });
+            manifest.meta.clone(),
+            manifest.columns.iter().map(|c| c.parts.clone()).collect(),
+        ));
         self.frames.insert(session, manifest_id, cached.clone());
         Ok(cached)
     }
@@ -568,12 +567,11 @@ mod tests {
                 bytes: 1,
             }]
         };
-        let base = CachedTable {
-            df: base_df.clone(),
-            meta: Default::default(),
-            parts: vec![parts("pa"), parts("pb"), parts("pc")],
-            bytes: 0,
-        };
+        let base = CachedTable::new(
+            base_df.clone(),
+            Default::default(),
+            vec![parts("pa"), parts("pb"), parts("pc")],
+        );
         let index = IdentityIndex::new(&base);
         // Untouched (the same arrays): found, wherever it sits.
         let same = base_df.column("b").unwrap().clone();

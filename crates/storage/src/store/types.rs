@@ -19,7 +19,7 @@ pub struct Loaded {
     pub meta: TableMeta,
     /// Per column of `df`, in order, an id of its content (the same values
     /// give the same id, in any version), for caches of derived facts.
-    pub column_ids: Vec<String>,
+    pub column_ids: std::sync::Arc<[String]>,
 }
 
 impl std::fmt::Debug for Loaded {
