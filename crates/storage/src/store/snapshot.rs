@@ -34,18 +34,18 @@ pub(crate) struct WriteStats {
     pub parts: Vec<Vec<PartRef>>,
 }
 
+/// A newly encoded part and its bytes.
 struct PlannedPart {
     part: PartRef,
-    /// `None`: reused from the base version (identity match).
-    blob: Option<Blob>,
+    blob: Blob,
 }
 
 struct PlannedColumn {
     name: String,
     dtype: String,
-    /// The parts of the column: reused from the base version, or (after
-    /// encoding) newly written.
-    reused: Option<Vec<PartRef>>,
+    /// The column's parts: those of the base version it is identical to,
+    /// or, once encoded and written, its new ones; `None` until then.
+    parts: Option<Vec<PartRef>>,
 }
 
 /// Most bytes of frame encoded at once by a commit: the encoded parts are
@@ -125,7 +125,7 @@ impl Store {
         // cached) cannot be referenced: it is encoded afresh below.
         let reused_ids: Vec<String> = plan
             .iter()
-            .flat_map(|c| c.reused.iter().flatten())
+            .flat_map(|c| c.parts.iter().flatten())
             .map(|p| p.id.clone())
             .collect();
         let present = self.backend.touch_blobs(session, &reused_ids, now).await?;
@@ -138,19 +138,19 @@ impl Store {
         let mut stats = WriteStats::default();
         for column in &mut plan {
             if column
-                .reused
+                .parts
                 .as_ref()
                 .is_some_and(|parts| parts.iter().any(|p| missing.contains(&p.id)))
             {
-                column.reused = None;
+                column.parts = None;
             }
         }
-        stats.reused = plan.iter().flat_map(|c| c.reused.iter().flatten()).count();
+        stats.reused = plan.iter().flat_map(|c| c.parts.iter().flatten()).count();
 
         // New columns are encoded and written a group at a time, so the
         // encoded bytes in memory stay near one group's, not the table's.
         let fresh: Vec<usize> = (0..plan.len())
-            .filter(|&i| plan[i].reused.is_none())
+            .filter(|&i| plan[i].parts.is_none())
             .collect();
         let mut seen: HashSet<String> = HashSet::new();
         for group in encode_groups(&edit.df, &fresh, ENCODE_GROUP_BYTES) {
@@ -184,18 +184,14 @@ impl Store {
             for (i, parts) in group.into_iter().zip(encoded) {
                 let mut refs = Vec::with_capacity(parts.len());
                 for planned in parts {
-                    match planned.blob {
-                        Some(blob)
-                            if !held.contains(&planned.part.id)
-                                && seen.insert(planned.part.id.clone()) =>
-                        {
-                            to_put.push((planned.part.id.clone(), blob));
-                        }
-                        _ => stats.reused += 1,
+                    if !held.contains(&planned.part.id) && seen.insert(planned.part.id.clone()) {
+                        to_put.push((planned.part.id.clone(), planned.blob));
+                    } else {
+                        stats.reused += 1;
                     }
                     refs.push(planned.part);
                 }
-                plan[i].reused = Some(refs);
+                plan[i].parts = Some(refs);
             }
             stats.written += to_put.len();
             self.put_all(session, to_put, &mut stats, now).await?;
@@ -203,7 +199,7 @@ impl Store {
 
         let mut entries = Vec::with_capacity(plan.len());
         for column in plan {
-            let parts = column.reused.unwrap_or_default();
+            let parts = column.parts.unwrap_or_default();
             stats.parts.push(parts.clone());
             entries.push(ColumnEntry {
                 name: column.name,
@@ -396,7 +392,7 @@ fn encode_groups(df: &DataFrame, columns: &[usize], max: u64) -> Vec<Vec<usize>>
 }
 
 /// Decides, per column, which stored parts of the base version it can reuse
-/// (`reused: None` means it must be encoded).
+/// (`parts: None` means it must be encoded).
 fn plan_columns(df: &DataFrame, base: Option<&CachedTable>) -> Vec<PlannedColumn> {
     let index = base.map(IdentityIndex::new);
     df.columns()
@@ -404,7 +400,7 @@ fn plan_columns(df: &DataFrame, base: Option<&CachedTable>) -> Vec<PlannedColumn
         .map(|column| PlannedColumn {
             name: column.name().to_string(),
             dtype: column.dtype().to_string(),
-            reused: match (&index, base) {
+            parts: match (&index, base) {
                 (Some(index), Some(base)) => index.find(base, column).map(<[PartRef]>::to_vec),
                 _ => None,
             },
@@ -421,7 +417,7 @@ fn store_column(series: &Series, native: bool, codec: &Codec) -> Result<Vec<Plan
                 rows: series.len() as u64,
                 bytes: blob.size(),
             },
-            blob: Some(blob),
+            blob,
         }]);
     }
     Ok(codec
@@ -433,7 +429,7 @@ fn store_column(series: &Series, native: bool, codec: &Codec) -> Result<Vec<Plan
                 rows: p.rows,
                 bytes: p.bytes.len() as u64,
             },
-            blob: Some(Blob::Bytes(p.bytes)),
+            blob: Blob::Bytes(p.bytes),
         })
         .collect())
 }
