@@ -50,13 +50,11 @@ pub struct SummaryAsk<'a> {
 }
 
 impl SummaryCache {
-    /// The summary of `df`, the content of manifest `version`: remembered
-    /// column summaries and duplicate count where there are, the rest
-    /// computed (in parallel) and remembered. Returns the summary and how
-    /// many column summaries were computed.
-    /// Summarises a page of `df`'s columns. `column_ids` holds a content id
-    /// per column of `df`, in order (see `Loaded::column_ids`); `version`
-    /// names the whole table's content.
+    /// The summary of a page of `df`'s columns, `df` being the content of
+    /// manifest `version` and `column_ids` a content id per column of `df`,
+    /// in order (see `Loaded::column_ids`): remembered column summaries and
+    /// duplicate count where there are, the rest computed and remembered.
+    /// Returns the summary and how many column summaries were computed.
     pub fn summarize(
         &self,
         version: &str,
@@ -66,19 +64,14 @@ impl SummaryCache {
     ) -> dfmcp_ops::Result<(TableSummary, usize)> {
         let version: Arc<str> = Arc::from(version);
         let (names, page) = inspect::summary_page(df, ask.columns, ask.offset, ask.limit)?;
-        let id_of = |name: &str| {
-            df.get_column_index(name)
-                .and_then(|i| column_ids.get(i))
-                .map_or_else(|| format!("{version}/{name}"), String::clone)
-        };
+        let id_of = |name: &str| df.get_column_index(name).and_then(|i| column_ids.get(i));
         let keys: Vec<ColumnKey> = page
             .iter()
             .map(|name| {
-                let marks = df
-                    .get_column_index(&dfmcp_ops::columns::mark_column(name))
-                    .and_then(|i| column_ids.get(i))
-                    .map_or("", String::as_str);
-                (format!("{name}\u{0}{}\u{0}{marks}", id_of(name)), ask.top)
+                let column = id_of(name).map_or_else(|| format!("{version}/{name}"), String::clone);
+                let marks =
+                    id_of(&dfmcp_ops::columns::mark_column(name)).map_or("", String::as_str);
+                (format!("{name}\u{0}{column}\u{0}{marks}"), ask.top)
             })
             .collect();
         let known: Vec<Option<ColumnSummary>> = {
@@ -99,16 +92,17 @@ impl SummaryCache {
             .collect();
         // Each column's summary holds a sorted copy of it: beside a large
         // frame, one at a time (each still sorts and counts on every thread).
-        let computed = if df.estimated_size() > ONE_AT_A_TIME_BYTES {
+        let summarize = |name: &&String| inspect::summarize_column(df, name, ask.top);
+        let computed: Vec<ColumnSummary> = if df.estimated_size() > ONE_AT_A_TIME_BYTES {
             missing
                 .iter()
-                .map(|name| inspect::summarize_column(df, name, ask.top))
-                .collect::<dfmcp_ops::Result<Vec<_>>>()?
+                .map(summarize)
+                .collect::<dfmcp_ops::Result<_>>()?
         } else {
             missing
                 .par_iter()
-                .map(|name| inspect::summarize_column(df, name, ask.top))
-                .collect::<dfmcp_ops::Result<Vec<_>>>()?
+                .map(summarize)
+                .collect::<dfmcp_ops::Result<_>>()?
         };
         let fresh = computed.len();
         // After the columns: a column of distinct values among them spares
