@@ -313,14 +313,10 @@ fn top_list(top: &DataFrame) -> Result<Vec<TopValue>> {
         .collect())
 }
 
-/// Candidates past which equal counts are ranked by a bounded heap (text)
-/// rather than by sorting them all.
-const SORTED_CANDIDATES: usize = 4096;
-
 /// The `k` most frequent non-null values with their counts (most frequent
 /// first, ties by value), and the number of distinct values. Only values
-/// that can be in the top `k` are ranked: a column of a million distinct
-/// values is counted, not sorted.
+/// that can be in the top `k` are ranked; text takes [`ranked_text`], and
+/// this general path only when two of its values share a hash.
 fn ranked_counts(s: &Series, k: usize) -> Result<(DataFrame, usize)> {
     if let Ok(text) = s.str()
         && let Some(ranked) = ranked_text(text, k, &PlRandomState::default())
@@ -348,34 +344,6 @@ fn ranked_counts(s: &Series, k: usize) -> Result<(DataFrame, usize)> {
     };
     let candidates = counted.filter(&counts.gt_eq(threshold))?;
     let name = candidates.columns()[0].name().clone();
-    if candidates.height() > SORTED_CANDIDATES
-        && let Ok(values) = candidates.columns()[0].as_materialized_series().str()
-    {
-        // Many values tie at the threshold (a column of unique values): keep
-        // the k best in a heap, comparing text only among equal counts.
-        let cand_counts = candidates.columns()[1]
-            .as_materialized_series()
-            .cast(&DataType::UInt64)?;
-        let cand_counts = cand_counts.u64()?;
-        let mut heap: std::collections::BinaryHeap<(std::cmp::Reverse<u64>, &str, IdxSize)> =
-            std::collections::BinaryHeap::with_capacity(k + 1);
-        for (i, (value, count)) in values.iter().zip(cand_counts.iter()).enumerate() {
-            let key = (
-                std::cmp::Reverse(count.unwrap_or(0)),
-                value.unwrap_or(""),
-                i as IdxSize,
-            );
-            if heap.len() < k {
-                heap.push(key);
-            } else if heap.peek().is_some_and(|worst| key < *worst) {
-                heap.pop();
-                heap.push(key);
-            }
-        }
-        let order: Vec<IdxSize> = heap.into_sorted_vec().into_iter().map(|k| k.2).collect();
-        let idx = IdxCa::from_vec("idx".into(), order);
-        return Ok((candidates.take(&idx)?, distinct));
-    }
     let ranked = candidates.sort(
         ["count", name.as_str()],
         SortMultipleOptions::default()
