@@ -342,6 +342,7 @@ const FORM_FIELD: usize = 4096;
 
 /// The request body, refusing more than [`FORM_HEADERS`] bytes while the
 /// parser looks for the next part's headers (it buffers them whole).
+///
 /// The body is shared so that after a refusal the rest of a short request
 /// can still be read (see [`drain`]).
 struct HeaderGuard {
