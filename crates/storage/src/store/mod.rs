@@ -371,6 +371,18 @@ impl Store {
         Ok((record.rev, state))
     }
 
+    /// The columns of a table's head, as (name, dtype), from its manifest:
+    /// no column data is read.
+    pub async fn columns(&self, session: &str, name: &str) -> Result<Vec<(String, String)>> {
+        let (_, state) = self.open_table(session, name).await?;
+        let manifest = self.manifest(session, &state.head.manifest).await?;
+        Ok(manifest
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.dtype.clone()))
+            .collect())
+    }
+
     /// Loads a table's head. A warm table (its head decoded in this process
     /// before) costs one small metadata read.
     pub async fn load(&self, session: &str, name: &str) -> Result<Loaded> {
