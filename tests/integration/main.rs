@@ -12,4 +12,5 @@ mod handlers;
 mod harness;
 mod ingest;
 mod regressions;
+mod surface;
 mod tls;

@@ -12,11 +12,15 @@ pub mod config;
 mod error;
 mod http;
 mod import;
+mod logs;
 mod paths;
+mod prompts;
 mod render;
+mod resources;
 mod server;
 mod summaries;
 mod tools;
+mod watch;
 mod wire;
 
 use std::sync::Arc;

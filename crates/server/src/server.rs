@@ -9,16 +9,21 @@ use dfmcp_storage::{Intent, Store, new_uid};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 
 use crate::caller::{Caller, Principal};
 use crate::error::ToolError;
 use crate::paths::PathPolicy;
 use crate::render::{Render, respond};
+use crate::resources::TableUri;
+use crate::watch::{Notify, Watcher};
 use crate::wire::WriteOpts;
 
 /// What every tool call shares.
@@ -66,6 +71,10 @@ pub struct BaseUrl(pub Option<String>);
 pub struct DataFrameServer {
     pub(crate) state: Arc<AppState>,
     tool_router: ToolRouter<Self>,
+    /// Resource subscriptions of this process.
+    watcher: Watcher,
+    /// The least severe log notification the client wants (logging/setLevel).
+    log: crate::logs::ClientLog,
 }
 
 const INSTRUCTIONS: &str = "Load tabular files into named sessions, then inspect, clean and transform them. \
@@ -135,6 +144,8 @@ impl DataFrameServer {
         DataFrameServer {
             state: Arc::new(state),
             tool_router,
+            watcher: Watcher::default(),
+            log: Default::default(),
         }
     }
 
@@ -218,6 +229,124 @@ impl DataFrameServer {
             Err(_) => tracing::warn!("the client did not answer roots/list within 10 s"),
         }
     }
+}
+
+impl DataFrameServer {
+    /// The stored session and table of a URI a client subscribes to: one of
+    /// the caller's tables, which must exist now.
+    async fn subscribable(
+        &self,
+        caller: &Caller,
+        uri: &str,
+    ) -> Result<(String, String), ErrorData> {
+        if self.state.transport != "stdio" {
+            return Err(ErrorData::invalid_params(
+                "subscriptions need a connection the server can write to: use stdio (over HTTP, poll the resource or list_tables)",
+                None,
+            ));
+        }
+        let parsed = TableUri::parse(uri).ok_or_else(|| not_a_resource(uri))?;
+        let session = caller
+            .stored(&parsed.session_id)
+            .map_err(|e| resource_error(caller, e))?;
+        self.store()
+            .table_state(&session, &parsed.table)
+            .await
+            .map_err(|e| resource_error(caller, e.into()))?;
+        Ok((session, parsed.table))
+    }
+
+    /// Problems a tool met on the way (a sheet that could not be read, a
+    /// fallback store) as log notifications, for clients that show them.
+    async fn log_warnings(
+        &self,
+        peer: &rmcp::Peer<RoleServer>,
+        tool: &str,
+        structured: &serde_json::Value,
+    ) {
+        let mut messages: Vec<String> = structured
+            .get("problems")
+            .and_then(|p| p.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                let message = p.get("message")?.as_str()?;
+                let source = p.get("source").and_then(|s| s.as_str()).unwrap_or("");
+                Some(if source.is_empty() {
+                    message.to_string()
+                } else {
+                    format!("{source}: {message}")
+                })
+            })
+            .take(20)
+            .collect();
+        if let Some(warning) = structured.get("warning").and_then(|w| w.as_str()) {
+            messages.push(warning.to_string());
+        }
+        self.log.warn(peer, tool, messages).await;
+    }
+}
+
+fn not_a_resource(uri: &str) -> ErrorData {
+    ErrorData::resource_not_found(
+        format!(
+            "'{uri}' is not a resource of this server: tables are {} and {}",
+            crate::resources::TABLE_TEMPLATE,
+            crate::resources::HISTORY_TEMPLATE
+        ),
+        None,
+    )
+}
+
+fn resource_error(caller: &Caller, e: ToolError) -> ErrorData {
+    let message = caller.scrub(&e.to_string());
+    match e {
+        ToolError::Store(
+            dfmcp_storage::StoreError::SessionNotFound { .. }
+            | dfmcp_storage::StoreError::TableNotFound { .. },
+        ) => ErrorData::resource_not_found(message, None),
+        ToolError::Invalid(_) => ErrorData::invalid_params(message, None),
+        _ => ErrorData::internal_error(message, None),
+    }
+}
+
+/// Results that name one table (a session_id and a table) carry a link to
+/// its resource; loads link every table they made.
+fn link_tables(result: &mut CallToolResult) {
+    let Some(structured) = &result.structured_content else {
+        return;
+    };
+    let Some(session) = structured.get("session_id").and_then(|s| s.as_str()) else {
+        return;
+    };
+    let mut links = Vec::new();
+    let size = |v: &serde_json::Value, key: &str| v.get(key).and_then(|x| x.as_u64());
+    if let Some(table) = structured.get("table").and_then(|t| t.as_str()) {
+        let rows = size(structured, "rows").unwrap_or(0);
+        let cols = size(structured, "columns").unwrap_or(0);
+        if rows > 0 || cols > 0 {
+            links.push(crate::resources::table_link(session, table, rows, cols));
+        } else {
+            links.push(
+                rmcp::model::Resource::new(
+                    TableUri::table(session, table).uri(),
+                    format!("{session}/{table}"),
+                )
+                .with_mime_type("text/markdown"),
+            );
+        }
+    } else if let Some(tables) = structured.get("tables").and_then(|t| t.as_array()) {
+        for t in tables.iter().take(20) {
+            if let Some(name) = t.get("table").and_then(|n| n.as_str()) {
+                let rows = size(t, "rows").unwrap_or(0);
+                let cols = size(t, "columns").unwrap_or(0);
+                links.push(crate::resources::table_link(session, name, rows, cols));
+            }
+        }
+    }
+    result
+        .content
+        .extend(links.into_iter().map(ContentBlock::resource_link));
 }
 
 pub(crate) fn check_request_id(id: &str) -> Result<&str, ToolError> {
@@ -376,8 +505,23 @@ fn portable(mut schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
 }
 
 impl ServerHandler for DataFrameServer {
+    // Logging is deprecated by SEP-2577, yet clients of every earlier
+    // revision still show log notifications to the user.
+    #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        let capabilities = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_completions()
+            .enable_prompts()
+            .enable_resources();
+        // Updates need a channel back to the client: stdio has one; the
+        // stateless HTTP service answers each POST on its own.
+        let capabilities = if self.state.transport == "stdio" {
+            capabilities.enable_resources_subscribe()
+        } else {
+            capabilities
+        };
+        ServerConfig::new(capabilities.enable_tools().build())
             .with_server_info(
                 Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
                     .with_title("dataframe-mcp: versioned dataframes for agents")
@@ -407,8 +551,26 @@ impl ServerHandler for DataFrameServer {
             .meta
             .get_progress_token()
             .map(|token| Progress::start(context.peer.clone(), token, request.name.to_string()));
+        let cancelled = context.ct.clone();
+        let peer = context.peer.clone();
+        let tool = request.name.to_string();
         let call = ToolCallContext::new(self, request, context);
-        let mut response = self.tool_router.call(call).await.map_err(|mut e| {
+        // On notifications/cancelled the call is dropped: compute jobs it
+        // waits on see their cancel flag, and what was not committed yet
+        // never is.
+        let outcome = tokio::select! {
+            biased;
+            () = cancelled.cancelled() => None,
+            outcome = self.tool_router.call(call) => Some(outcome),
+        };
+        let Some(outcome) = outcome else {
+            tracing::info!(tool, "call cancelled by the client");
+            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "{tool} was cancelled; whatever it had not committed yet was not committed (get_history shows the table's versions)"
+            ))])
+            .into());
+        };
+        let mut response = outcome.map_err(|mut e| {
             e.message = caller.scrub(&e.message).into();
             e
         })?;
@@ -427,9 +589,164 @@ impl ServerHandler for DataFrameServer {
             // Stored ids never reach a caller, in errors or in results.
             if let Some(structured) = &mut result.structured_content {
                 caller.scrub_json(structured);
+                link_tables(result);
+            }
+            if let Some(structured) = &result.structured_content {
+                self.log_warnings(&peer, &tool, structured).await;
             }
         }
         Ok(response)
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let caller = caller_of(&context);
+        let cursor = request.and_then(|r| r.cursor);
+        self.resource_page(&caller, cursor.as_deref())
+            .await
+            .map_err(|e| ErrorData::invalid_params(caller.scrub(&e.to_string()), None))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(crate::resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let caller = caller_of(&context);
+        match self.read_table_resource(&caller, &request.uri).await {
+            Ok(Some(result)) => Ok(result.into()),
+            Ok(None) => Err(not_a_resource(&request.uri)),
+            Err(e) => Err(resource_error(&caller, e)),
+        }
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let caller = caller_of(&context);
+        let (session, table) = self.subscribable(&caller, &request.uri).await?;
+        self.watcher
+            .add(
+                &self.state,
+                session,
+                table,
+                request.uri,
+                Notify::Peer(context.peer.clone()),
+            )
+            .await;
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        for id in self.watcher.find(&request.uri) {
+            self.watcher.remove(id);
+        }
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        if self.state.transport != "stdio" {
+            return None;
+        }
+        let uris = requested
+            .resource_subscriptions
+            .iter()
+            .flatten()
+            .filter(|uri| TableUri::parse(uri).is_some())
+            .cloned()
+            .collect();
+        let mut accepted = SubscriptionFilter::new();
+        accepted.resource_subscriptions = Some(uris);
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let caller = caller_of(context.request_context());
+        let uris = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        let mut ids = Vec::new();
+        for uri in uris {
+            // A table that does not exist (yet) is watched all the same:
+            // its creation is an update.
+            let Some(parsed) = TableUri::parse(&uri) else {
+                continue;
+            };
+            let Ok(session) = caller.stored(&parsed.session_id) else {
+                continue;
+            };
+            let notify = Notify::Stream(context.sink().clone());
+            ids.push(
+                self.watcher
+                    .add(&self.state, session, parsed.table, uri, notify)
+                    .await,
+            );
+        }
+        context.cancelled().await;
+        for id in ids {
+            self.watcher.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        Ok(self.complete_argument(&caller_of(&context), &request).await)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(crate::prompts::list())
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        crate::prompts::get(&request.name, request.arguments.as_ref())
+            .map(Into::into)
+            .map_err(|e| ErrorData::invalid_params(e.to_string(), None))
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.log.set(&request);
+        Ok(())
     }
 
     async fn list_tools(

@@ -101,7 +101,7 @@ impl DataFrameServer {
         })
     }
 
-    async fn history(
+    pub(crate) async fn history(
         &self,
         caller: &Caller,
         req: HistoryRequest,

@@ -164,7 +164,7 @@ impl DataFrameServer {
         })
     }
 
-    async fn preview(
+    pub(crate) async fn preview(
         &self,
         caller: &Caller,
         req: PreviewRequest,

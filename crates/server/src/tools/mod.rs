@@ -8,6 +8,8 @@ mod inspect;
 mod query;
 mod sessions;
 
+pub(crate) use sessions::SESSION_COUNT;
+
 use dfmcp_ops::values::rows_as_json;
 use polars::prelude::DataFrame;
 

@@ -22,7 +22,7 @@ use crate::wire::*;
 /// Sessions listed at most (the rest are counted).
 const SESSION_LISTING: usize = 100;
 /// Sessions counted at most.
-const SESSION_COUNT: usize = 1000;
+pub(crate) const SESSION_COUNT: usize = 1000;
 
 fn parse_delimiter(raw: Option<&str>) -> Result<Option<char>, ToolError> {
     let Some(raw) = raw else { return Ok(None) };

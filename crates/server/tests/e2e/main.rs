@@ -6,6 +6,7 @@
 mod cli;
 mod hostile;
 mod http;
+mod live;
 mod process;
 mod soak;
 
