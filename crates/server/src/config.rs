@@ -46,8 +46,26 @@ pub struct Cli {
     #[command(flatten)]
     pub config: Config,
 
+    /// More allowed directories, as plain arguments (how desktop launchers
+    /// pass the folders a user picked).
+    #[arg(value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// Parses the command line; directories given as plain arguments are
+    /// allowed like `--allow-dir`s.
+    pub fn from_args() -> Self {
+        Self::parse().merged()
+    }
+
+    fn merged(mut self) -> Self {
+        self.config.allow_dirs.append(&mut self.dirs);
+        self
+    }
 }
 
 /// What to do instead of serving.
@@ -161,8 +179,16 @@ pub struct Config {
     pub storage: StorageKind,
 
     /// Data directory of the embedded store [default: the platform's user data
-    /// directory, e.g. ~/.local/share/dataframe-mcp].
-    #[arg(long, env = "DATAFRAME_MCP_DATA_DIR")]
+    /// directory, e.g. ~/.local/share/dataframe-mcp; an empty value means
+    /// the default too].
+    #[arg(
+        long,
+        env = "DATAFRAME_MCP_DATA_DIR",
+        value_parser = clap::builder::TypedValueParser::map(
+            clap::builder::OsStringValueParser::new(),
+            PathBuf::from
+        )
+    )]
     pub data_dir: Option<PathBuf>,
 
     /// Redis URL: redis://, rediss:// (TLS) or redis+unix://; for a cluster,
@@ -365,9 +391,50 @@ impl Config {
 
     /// The embedded store's directory.
     pub fn data_dir(&self) -> Option<PathBuf> {
-        self.data_dir.clone().or_else(|| {
+        // An empty value (an unset field of a launcher's config) is unset.
+        let given = self.data_dir.clone().filter(|d| !d.as_os_str().is_empty());
+        given.or_else(|| {
             directories::ProjectDirs::from("", "", "dataframe-mcp")
                 .map(|d| d.data_dir().to_path_buf())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser;
+
+    use super::*;
+
+    /// The way an MCP Bundle launches the server: every directory the user
+    /// picked as an argument, and an unset data directory as "".
+    #[test]
+    fn a_launcher_can_pass_many_dirs_and_an_empty_data_dir() {
+        let cli = Cli::try_parse_from(["dataframe-mcp", "--data-dir", "", "/srv/a", "/srv/b"])
+            .unwrap()
+            .merged();
+        assert_eq!(
+            cli.config.configured_dirs(),
+            [PathBuf::from("/srv/a"), PathBuf::from("/srv/b")]
+        );
+        let data = cli.config.data_dir().unwrap();
+        assert!(!data.as_os_str().is_empty());
+        assert!(data.ends_with("dataframe-mcp"), "{data:?}");
+        // Repeating the flag still works, and a subcommand still parses.
+        let cli = Cli::try_parse_from([
+            "dataframe-mcp",
+            "--allow-dir",
+            "/a",
+            "--allow-dir",
+            "/b",
+            "import",
+            "x.csv",
+        ])
+        .unwrap()
+        .merged();
+        assert_eq!(cli.config.configured_dirs().len(), 2);
+        assert!(cli.command.is_some());
     }
 }

@@ -1,13 +1,12 @@
 //! `dataframe-mcp`: parse flags, log to stderr, then serve MCP on stdio or
 //! HTTP, or import a file.
 
-use clap::Parser;
 use dfmcp_server::{Cli, Command, Transport};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::from_args();
     // stdout is the MCP channel over stdio: every log line goes to stderr.
     tracing_subscriber::fmt()
         .with_env_filter(
