@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # A scripted MCP Inspector CLI session against the release (or debug) binary:
-# lists the tools, loads a CSV, summarises, fills, undoes, shows the history.
+# lists the tools, loads a CSV, summarises, fills, undoes, shows the history,
+# then lists and reads the table as a resource (and its history), lists the
+# resource templates and renders a prompt.
 # Each call exits non-zero if the tool returns isError, so the script stops
 # at the first failure.
 set -euo pipefail
@@ -45,4 +47,20 @@ call preview_rows --tool-arg session_id=inspector-demo --tool-arg table=sales --
 call query_sql --tool-arg session_id=inspector-demo \
   --tool-arg 'sql=SELECT region, AVG(price) AS avg_price FROM sales GROUP BY region ORDER BY region'
 call get_history --tool-arg session_id=inspector-demo --tool-arg table=sales
+expect() {
+  local what=$1 needle=$2; shift 2
+  echo "== $what"
+  local out
+  out=$(inspector "$@")
+  grep -qF -- "$needle" <<<"$out" || { echo "$what: '$needle' not in: $out" >&2; exit 1; }
+  echo "found $needle"
+}
+expect resources/list 'dataframe://inspector-demo/sales' --method resources/list
+expect resources/read '## First rows' --method resources/read --uri 'dataframe://inspector-demo/sales'
+expect 'resources/read (history)' 'fill_missing' --method resources/read --uri 'dataframe://inspector-demo/sales/history'
+expect resources/templates/list 'dataframe://{session_id}/{table}/history' --method resources/templates/list
+# The Inspector CLI has no completion/complete method (its web UI does):
+# completions are tested in tests/integration/surface.rs.
+expect prompts/get 'get_history' --method prompts/get --prompt-name explain_history \
+  --prompt-args session_id=inspector-demo table=sales
 echo "inspector session ran clean"
