@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dfmcp_storage::{
     CommitOutcome, Committed, Edit, Intent, Loaded, OpRecord, Store, StoreError, TableMeta,
-    Updated, VersionStatus,
+    TaskEnd, TaskState, Updated, VersionStatus,
 };
 use polars::prelude::*;
 
@@ -928,7 +928,104 @@ async fn default_ttl_is_a_day(h: &Harness) {
     assert!(store.load(&sid, "t").await.is_err());
 }
 
+/// A task's state is in the store: another store on the same backend (another
+/// process) sees it start, beat, get a cancel request and end; a task whose
+/// worker stops beating is lost, not running forever; GC leaves its records.
+async fn tasks_are_seen_from_every_process(h: &Harness) {
+    let worker = h.store();
+    let other = h.store();
+    let sid = with_table(&worker).await;
+    let uid = dfmcp_storage::new_uid();
+    assert_eq!(other.task(&sid, &uid).await.unwrap(), None);
+    let start = worker
+        .task_start(&sid, &uid, "initialize_data_table")
+        .await
+        .unwrap();
+    let working = |state: Option<TaskState>| match state {
+        Some(TaskState::Working {
+            message,
+            cancel_requested,
+            ..
+        }) => (message, cancel_requested),
+        other => panic!("not working: {other:?}"),
+    };
+    assert_eq!(
+        working(other.task(&sid, &uid).await.unwrap()),
+        (None, false)
+    );
+    for second in 1..=30u64 {
+        h.clock.advance(Duration::from_secs(1));
+        if second % 2 == 0 {
+            let cancel = worker
+                .task_beat(&sid, &uid, &start, &format!("working ({second} s)"))
+                .await
+                .unwrap();
+            assert!(!cancel);
+        }
+        let (message, _) = working(other.task(&sid, &uid).await.unwrap());
+        let beat = second - second % 2;
+        let expected = (beat > 0).then(|| format!("working ({beat} s)"));
+        assert_eq!(message, expected);
+    }
+    // Collection leaves task records alone, however old.
+    h.clock.advance(Duration::from_secs(6 * 3600));
+    worker.gc(&sid).await.unwrap();
+    assert!(other.task(&sid, &uid).await.unwrap().is_some());
+    h.clock.advance(Duration::from_secs(1));
+    worker
+        .task_beat(&sid, &uid, &start, "still here")
+        .await
+        .unwrap();
+    assert!(other.task_cancel(&sid, &uid).await.unwrap());
+    assert_eq!(
+        working(other.task(&sid, &uid).await.unwrap()),
+        (Some("still here".into()), true)
+    );
+    assert!(
+        worker
+            .task_beat(&sid, &uid, &start, "stopping")
+            .await
+            .unwrap()
+    );
+    worker
+        .task_end(&sid, &uid, TaskEnd::Cancelled, serde_json::json!({}))
+        .await
+        .unwrap();
+    match other.task(&sid, &uid).await.unwrap() {
+        Some(TaskState::Ended { end, .. }) => assert_eq!(end, TaskEnd::Cancelled),
+        other => panic!("{other:?}"),
+    }
+    // A task whose worker went away is lost once it has been silent a while.
+    let lost = dfmcp_storage::new_uid();
+    let start = worker
+        .task_start(&sid, &lost, "export_table")
+        .await
+        .unwrap();
+    worker
+        .task_beat(&sid, &lost, &start, "begun")
+        .await
+        .unwrap();
+    h.clock.advance(Duration::from_millis(
+        dfmcp_storage::LOST_AFTER_MS as u64 - 1_000,
+    ));
+    working(other.task(&sid, &lost).await.unwrap());
+    h.clock.advance(Duration::from_secs(2));
+    assert!(matches!(
+        other.task(&sid, &lost).await.unwrap(),
+        Some(TaskState::Lost { .. })
+    ));
+    // Ids that cannot be ours are refused; unknown ones are absent.
+    assert!(other.task(&sid, "../etc").await.is_err());
+    assert!(
+        !other
+            .task_cancel(&sid, &dfmcp_storage::new_uid())
+            .await
+            .unwrap()
+    );
+}
+
 crate::per_backend!(
+    tasks_are_seen_from_every_process,
     lifecycle,
     undo_redo_many_steps,
     multi_step_undo_is_one_move,

@@ -19,6 +19,7 @@ mod render;
 mod resources;
 mod server;
 mod summaries;
+mod tasks;
 mod tools;
 mod watch;
 mod wire;

@@ -75,6 +75,8 @@ pub struct DataFrameServer {
     watcher: Watcher,
     /// The least severe log notification the client wants (logging/setLevel).
     log: crate::logs::ClientLog,
+    /// Tasks running in this process.
+    pub(crate) tasks: crate::tasks::LocalTasks,
 }
 
 const INSTRUCTIONS: &str = "Load tabular files into named sessions, then inspect, clean and transform them. \
@@ -146,6 +148,7 @@ impl DataFrameServer {
             tool_router,
             watcher: Watcher::default(),
             log: Default::default(),
+            tasks: Default::default(),
         }
     }
 
@@ -232,6 +235,71 @@ impl DataFrameServer {
 }
 
 impl DataFrameServer {
+    /// A tool call (in a task or not): routed, cancellable, its result
+    /// bounded, scrubbed of stored ids and linked to the tables it names.
+    pub(crate) async fn run_call(
+        &self,
+        request: CallToolRequestParams,
+        mut context: RequestContext<RoleServer>,
+        caller: Caller,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let base = base_url(&context, self.state.public_url.as_deref());
+        context.extensions.insert(caller.clone());
+        context.extensions.insert(base);
+        // Clients cut a call off after a while unless progress arrives: a
+        // caller that asked for progress hears at the start and every second
+        // until the call ends (or is dropped).
+        let _progress = context
+            .meta
+            .get_progress_token()
+            .map(|token| Progress::start(context.peer.clone(), token, request.name.to_string()));
+        let cancelled = context.ct.clone();
+        let peer = context.peer.clone();
+        let tool = request.name.to_string();
+        let call = ToolCallContext::new(self, request, context);
+        // On notifications/cancelled the call is dropped: compute jobs it
+        // waits on see their cancel flag, and what was not committed yet
+        // never is.
+        let outcome = tokio::select! {
+            biased;
+            () = cancelled.cancelled() => None,
+            outcome = self.tool_router.call(call) => Some(outcome),
+        };
+        let Some(outcome) = outcome else {
+            tracing::info!(tool, "call cancelled by the client");
+            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "{tool} was cancelled; whatever it had not committed yet was not committed (get_history shows the table's versions)"
+            ))])
+            .into());
+        };
+        let mut response = outcome.map_err(|mut e| {
+            e.message = caller.scrub(&e.message).into();
+            e
+        })?;
+        if let CallToolResponse::Complete(result) = &mut response {
+            let failed = result.is_error == Some(true);
+            for block in &mut result.content {
+                if let Some(text) = block.as_text() {
+                    let fixed = explain_argument_error(&text.text)
+                        .filter(|_| failed)
+                        .unwrap_or_else(|| caller.scrub(&text.text));
+                    if fixed != text.text {
+                        *block = ContentBlock::text(fixed);
+                    }
+                }
+            }
+            // Stored ids never reach a caller, in errors or in results.
+            if let Some(structured) = &mut result.structured_content {
+                caller.scrub_json(structured);
+                link_tables(result);
+            }
+            if let Some(structured) = &result.structured_content {
+                self.log_warnings(&peer, &tool, structured).await;
+            }
+        }
+        Ok(response)
+    }
+
     /// The stored session and table of a URI a client subscribes to: one of
     /// the caller's tables, which must exist now.
     async fn subscribable(
@@ -521,7 +589,7 @@ impl ServerHandler for DataFrameServer {
         } else {
             capabilities
         };
-        ServerConfig::new(capabilities.enable_tools().build())
+        ServerConfig::new(capabilities.enable_tools().enable_tasks().build())
             .with_server_info(
                 Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
                     .with_title("dataframe-mcp: versioned dataframes for agents")
@@ -538,64 +606,13 @@ impl ServerHandler for DataFrameServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        mut context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let caller = caller_of(&context);
-        let base = base_url(&context, self.state.public_url.as_deref());
-        context.extensions.insert(caller.clone());
-        context.extensions.insert(base);
-        // Clients cut a call off after a while unless progress arrives: a
-        // caller that asked for progress hears at the start and every second
-        // until the call ends (or is dropped).
-        let _progress = context
-            .meta
-            .get_progress_token()
-            .map(|token| Progress::start(context.peer.clone(), token, request.name.to_string()));
-        let cancelled = context.ct.clone();
-        let peer = context.peer.clone();
-        let tool = request.name.to_string();
-        let call = ToolCallContext::new(self, request, context);
-        // On notifications/cancelled the call is dropped: compute jobs it
-        // waits on see their cancel flag, and what was not committed yet
-        // never is.
-        let outcome = tokio::select! {
-            biased;
-            () = cancelled.cancelled() => None,
-            outcome = self.tool_router.call(call) => Some(outcome),
-        };
-        let Some(outcome) = outcome else {
-            tracing::info!(tool, "call cancelled by the client");
-            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
-                "{tool} was cancelled; whatever it had not committed yet was not committed (get_history shows the table's versions)"
-            ))])
-            .into());
-        };
-        let mut response = outcome.map_err(|mut e| {
-            e.message = caller.scrub(&e.message).into();
-            e
-        })?;
-        if let CallToolResponse::Complete(result) = &mut response {
-            let failed = result.is_error == Some(true);
-            for block in &mut result.content {
-                if let Some(text) = block.as_text() {
-                    let fixed = explain_argument_error(&text.text)
-                        .filter(|_| failed)
-                        .unwrap_or_else(|| caller.scrub(&text.text));
-                    if fixed != text.text {
-                        *block = ContentBlock::text(fixed);
-                    }
-                }
-            }
-            // Stored ids never reach a caller, in errors or in results.
-            if let Some(structured) = &mut result.structured_content {
-                caller.scrub_json(structured);
-                link_tables(result);
-            }
-            if let Some(structured) = &result.structured_content {
-                self.log_warnings(&peer, &tool, structured).await;
-            }
+        if self.wants_task(&request, &context) {
+            return self.start_task(request, context, &caller).await;
         }
-        Ok(response)
+        self.run_call(request, context, caller).await
     }
 
     async fn list_resources(
@@ -711,6 +728,22 @@ impl ServerHandler for DataFrameServer {
             self.watcher.remove(id);
         }
         Ok(())
+    }
+
+    async fn get_task(
+        &self,
+        request: rmcp::model::GetTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::GetTaskResult, ErrorData> {
+        self.task_status(request, &caller_of(&context)).await
+    }
+
+    async fn cancel_task(
+        &self,
+        request: rmcp::model::CancelTaskParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.task_cancel(request, &caller_of(&context)).await
     }
 
     async fn complete(

@@ -47,7 +47,7 @@ pub use ids::{
 };
 pub use model::{LogRecord, OpRecord, TableMeta, TableState, VersionRef};
 pub use store::{
-    Cancel, CommitOutcome, Committed, Compute, Edit, GcReport, History, HistoryEntry, Intent,
-    Loaded, Maintenance, Moved, Store, StoreConfig, TableInfo, UpdateError, Updated, Usage,
-    VersionStatus,
+    BEAT_MS, Cancel, CommitOutcome, Committed, Compute, Edit, GcReport, History, HistoryEntry,
+    Intent, LOST_AFTER_MS, Loaded, Maintenance, Moved, Store, StoreConfig, TableInfo, TaskEnd,
+    TaskStart, TaskState, UpdateError, Updated, Usage, VersionStatus,
 };

@@ -242,7 +242,7 @@ impl DataFrameServer {
     /// The session to load into: the given one (created when new), the one a
     /// request id leads to, or a fresh one. Returns its stored id and whether
     /// it was created.
-    async fn target_session(
+    pub(crate) async fn target_session(
         &self,
         caller: &Caller,
         id: Option<&str>,

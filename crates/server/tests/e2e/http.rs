@@ -186,6 +186,40 @@ async fn principals_never_see_each_other() {
         );
         assert!(!theirs.contains("alice"), "{tool}: {theirs}");
     }
+    // Resources and completions are scoped the same way.
+    let complete = |client: &tests::mcp::Server| {
+        let params = rmcp::model::CompleteRequestParams::new(
+            rmcp::model::Reference::for_resource("dataframe://{session_id}/{table}"),
+            rmcp::model::ArgumentInfo::new("session_id", ""),
+        );
+        let client = client.client().peer().clone();
+        async move { client.complete(params).await.unwrap().completion.values }
+    };
+    assert!(complete(&alice).await.contains(&session));
+    assert!(!complete(&bob).await.contains(&session));
+    let uris = |resources: Vec<rmcp::model::Resource>| -> Vec<String> {
+        resources.into_iter().map(|r| r.uri.clone()).collect()
+    };
+    let uri = format!("dataframe://{session}/sales");
+    assert!(uris(alice.client().list_all_resources().await.unwrap()).contains(&uri));
+    assert!(!uris(bob.client().list_all_resources().await.unwrap()).contains(&uri));
+    let read = |client: &tests::mcp::Server, uri: String| {
+        let client = client.client().peer().clone();
+        async move {
+            client
+                .read_resource(rmcp::model::ReadResourceRequestParams::new(uri))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    };
+    assert!(read(&alice, uri.clone()).await.is_ok());
+    let theirs = read(&bob, uri.clone()).await.unwrap_err();
+    let nobodys = read(&bob, format!("dataframe://{unknown}/sales"))
+        .await
+        .unwrap_err();
+    assert_eq!(same_as_unknown(theirs), nobodys);
+
     // Nothing of Alice's changed.
     let history = alice.ok("get_history", ids(&session, "sales")).await;
     assert_eq!(history["current_version"], 1);

@@ -9,6 +9,7 @@ mod http;
 mod live;
 mod process;
 mod soak;
+mod tasks;
 
 use std::path::Path;
 

@@ -12,6 +12,7 @@ mod gc;
 mod history;
 mod publish;
 mod snapshot;
+mod tasks;
 mod types;
 
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ use crate::versioning;
 
 pub use compute::{Cancel, Compute};
 use publish::{Landed, Published};
+pub use tasks::{BEAT_MS, LOST_AFTER_MS, TaskEnd, TaskStart, TaskState};
 pub use types::*;
 
 /// Settings of a [`Store`]. `Default` gives the documented defaults.
