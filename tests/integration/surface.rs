@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 struct Heard {
     updated: Arc<Mutex<Vec<String>>>,
     logs: Arc<Mutex<Vec<Value>>>,
+    progress: Arc<Mutex<Vec<String>>>,
 }
 
 impl rmcp::ClientHandler for Heard {
@@ -34,6 +35,18 @@ impl rmcp::ClientHandler for Heard {
         _context: rmcp::service::NotificationContext<RoleClient>,
     ) -> impl std::future::Future<Output = ()> + Send + '_ {
         self.updated.lock().unwrap().push(params.uri);
+        std::future::ready(())
+    }
+
+    fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) -> impl std::future::Future<Output = ()> + Send + '_ {
+        self.progress
+            .lock()
+            .unwrap()
+            .push(params.message.unwrap_or_default());
         std::future::ready(())
     }
 
@@ -498,33 +511,93 @@ async fn load_problems_are_logged_to_the_client() {
     let _ = client.cancel().await;
 }
 
+/// A load's progress says what it is doing as it does it: reading the file
+/// (and its size), then storing the rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_says_what_a_load_is_doing() {
+    let dir = tempfile::tempdir().unwrap();
+    let allow = dir.path().to_str().unwrap();
+    let (client, heard) = connect(&["--storage", "memory", "--allow-dir", allow]).await;
+    let file = write(dir.path(), "big.csv", &big_csv(100_000));
+    call(
+        &client,
+        "initialize_data_table",
+        json!({ "file_path": file }),
+    )
+    .await;
+    wait_until("the storing phase is heard", Duration::from_secs(5), || {
+        heard
+            .progress
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.contains("storing"))
+    })
+    .await;
+    let heard = heard.progress.lock().unwrap().clone();
+    assert_eq!(heard[0], "initialize_data_table started");
+    let reading = heard
+        .iter()
+        .position(|m| {
+            m.starts_with("initialize_data_table: reading ")
+                && m.contains("big.csv (")
+                && m.contains(" MB) (")
+        })
+        .unwrap_or_else(|| panic!("{heard:?}"));
+    let storing = heard
+        .iter()
+        .position(|m| {
+            m.starts_with("initialize_data_table: storing 100,000 rows × 4 columns as table `big`")
+        })
+        .unwrap_or_else(|| panic!("{heard:?}"));
+    assert!(reading < storing, "{heard:?}");
+    let _ = client.cancel().await;
+}
+
+fn big_csv(rows: u64) -> String {
+    let mut csv = String::from("id,region,price,note\n");
+    for i in 0..rows {
+        csv.push_str(&format!("{i},R{},{}.5,row number {i}\n", i % 7, i % 1000));
+    }
+    csv
+}
+
 /// A load cancelled by the client commits nothing, and the server answers
 /// the next call at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_load_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let allow = dir.path().to_str().unwrap();
-    let (client, _) = connect(&["--storage", "memory", "--allow-dir", allow]).await;
+    let (client, heard) = connect(&["--storage", "memory", "--allow-dir", allow]).await;
     // Big enough that parsing it takes a while in a debug build.
-    let mut csv = String::from("id,region,price,note\n");
-    for i in 0..4_000_000u64 {
-        csv.push_str(&format!("{i},R{},{}.5,row number {i}\n", i % 7, i % 1000));
-    }
-    let file = write(dir.path(), "big.csv", &csv);
-    drop(csv);
-    let request = rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(
-        CallToolRequestParams::new("initialize_data_table").with_arguments(
-            json!({ "file_path": file, "session_id": "big" })
-                .as_object()
-                .unwrap()
-                .clone(),
-        ),
+    let file = write(dir.path(), "big.csv", &big_csv(4_000_000));
+    let mut params = CallToolRequestParams::new("initialize_data_table").with_arguments(
+        json!({ "file_path": file, "session_id": "big" })
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let mut meta = rmcp::model::RequestMetaObject::default();
+    meta.set_progress_token(rmcp::model::ProgressToken(
+        rmcp::model::NumberOrString::Number(1),
     ));
+    params.meta = Some(meta);
+    let request =
+        rmcp::model::ClientRequest::CallToolRequest(rmcp::model::CallToolRequest::new(params));
     let handle = client
         .send_cancellable_request(request, rmcp::service::PeerRequestOptions::no_options())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Cancelled while the file is being read.
+    wait_until("the load starts reading", Duration::from_secs(10), || {
+        heard
+            .progress
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.contains("reading"))
+    })
+    .await;
     handle.cancel(Some("changed my mind".into())).await.unwrap();
     let started = std::time::Instant::now();
     let sessions = call(&client, "list_sessions", json!({})).await;

@@ -14,6 +14,7 @@ mod http;
 mod import;
 mod logs;
 mod paths;
+mod progress;
 mod prompts;
 mod render;
 mod resources;

@@ -249,10 +249,19 @@ impl DataFrameServer {
         // Clients cut a call off after a while unless progress arrives: a
         // caller that asked for progress hears at the start and every second
         // until the call ends (or is dropped).
-        let _progress = context
-            .meta
-            .get_progress_token()
-            .map(|token| Progress::start(context.peer.clone(), token, request.name.to_string()));
+        let phase = context
+            .extensions
+            .get::<crate::progress::Phase>()
+            .cloned()
+            .unwrap_or_default();
+        let _progress = context.meta.get_progress_token().map(|token| {
+            crate::progress::Progress::start(
+                context.peer.clone(),
+                token,
+                request.name.to_string(),
+                phase.clone(),
+            )
+        });
         let cancelled = context.ct.clone();
         let peer = context.peer.clone();
         let tool = request.name.to_string();
@@ -263,7 +272,7 @@ impl DataFrameServer {
         let outcome = tokio::select! {
             biased;
             () = cancelled.cancelled() => None,
-            outcome = self.tool_router.call(call) => Some(outcome),
+            outcome = phase.scope(self.tool_router.call(call)) => Some(outcome),
         };
         let Some(outcome) = outcome else {
             tracing::info!(tool, "call cancelled by the client");
@@ -802,43 +811,6 @@ impl ServerHandler for DataFrameServer {
     async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
         let this = self.clone();
         tokio::spawn(async move { this.refresh_roots(context.peer).await });
-    }
-}
-
-/// Progress notifications for one call, sent until dropped.
-struct Progress(tokio::task::JoinHandle<()>);
-
-impl Progress {
-    fn start(
-        peer: rmcp::Peer<RoleServer>,
-        token: rmcp::model::ProgressToken,
-        tool: String,
-    ) -> Self {
-        Progress(tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            for step in 0u32.. {
-                let message = if step == 0 {
-                    format!("{tool} started")
-                } else {
-                    format!("{tool} still working ({} s)", started.elapsed().as_secs())
-                };
-                let note =
-                    rmcp::model::ProgressNotificationParam::new(token.clone(), f64::from(step))
-                        .with_message(message);
-                // A client that stopped listening (or a transport without
-                // notifications) needs no more.
-                if peer.notify_progress(note).await.is_err() {
-                    return;
-                }
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        }))
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -139,6 +139,8 @@ impl DataFrameServer {
         // The request is answered now: no progress for it, no second task.
         call_context.meta = Default::default();
         call_context.extensions.insert(InTask);
+        let phase = crate::progress::Phase::default();
+        call_context.extensions.insert(phase.clone());
         self.tasks.insert(&uid, token.clone());
         let this = self.clone();
         let tool = request.name.to_string();
@@ -161,7 +163,7 @@ impl DataFrameServer {
                     _ = tick.tick() => {
                         ticks += 1;
                         let asked = if ticks.is_multiple_of(per_beat) {
-                            let message = format!("{tool} running ({} s)", began.elapsed().as_secs());
+                            let message = phase.message(&tool, began);
                             store.task_beat(&stored, &uid, &start, &message).await
                         } else {
                             store.task_cancel_requested(&stored, &uid).await

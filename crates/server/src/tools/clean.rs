@@ -239,6 +239,11 @@ impl DataFrameServer {
     ) -> Result<ChangeResponse, ToolError> {
         let session = caller.stored(&target.session_id)?;
         let intent = self.intent(caller, write)?;
+        crate::progress::phase(format!(
+            "{} on `{}`, then saving the version",
+            op.action(),
+            target.table
+        ));
         let job_op = op.clone();
         let updated = self
             .store()

@@ -123,6 +123,12 @@ impl DataFrameServer {
         let cache = self.state.summaries.clone();
         let version = loaded.state.head.manifest.clone();
         let column_ids = loaded.column_ids.clone();
+        crate::progress::phase(format!(
+            "summarising `{}` ({} rows × {} columns)",
+            req.target.table,
+            crate::render::thousands(df.height() as u64),
+            df.width()
+        ));
         let (summary, _) = self
             .store()
             .compute(&session, move |_| {

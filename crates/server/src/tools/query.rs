@@ -170,6 +170,7 @@ impl DataFrameServer {
                 dfmcp_ops::sql::referenced_tables(&sql)
             })
             .await??;
+        crate::progress::phase("loading the tables the query reads");
         let existing = self.store().list_tables(&session).await?;
         let mut tables = Vec::new();
         for name in referenced {
@@ -181,6 +182,7 @@ impl DataFrameServer {
         let limit = req.limit.unwrap_or(50).clamp(1, 1000);
         let full = req.save_as.is_some();
         let sql = req.sql.clone();
+        crate::progress::phase("running the query");
         let result = self
             .store()
             .compute(&session, move |_| {
@@ -189,6 +191,10 @@ impl DataFrameServer {
             .await??;
         let mut saved_as = None;
         if let Some(name) = &req.save_as {
+            crate::progress::phase(format!(
+                "saving {} rows as table `{name}`",
+                crate::render::thousands(result.height() as u64)
+            ));
             let intent = match &req.request_id {
                 Some(id) => {
                     Intent::with_op_id(format!("r:{}", crate::server::check_request_id(id)?))
@@ -273,6 +279,11 @@ impl DataFrameServer {
         }
         let loaded = self.store().load(&session, &req.target.table).await?;
         let path = target.path.display().to_string();
+        crate::progress::phase(format!(
+            "writing {} rows of `{}` to {path}",
+            crate::render::thousands(loaded.df.height() as u64),
+            req.target.table
+        ));
         let written = self
             .store()
             .compute(&session, move |_| -> Result<(u64, u64, u64), String> {

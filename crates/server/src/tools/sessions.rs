@@ -334,6 +334,14 @@ impl DataFrameServer {
             decimal_comma: req.decimal_comma.unwrap_or(false),
         };
         let limits = self.state.ingest;
+        let file_size = std::fs::metadata(&source.read)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        crate::progress::phase(format!(
+            "reading {} ({})",
+            source.shown.display(),
+            crate::progress::size(file_size)
+        ));
         let (session, created) = self
             .target_session(caller, req.session_id.as_deref(), request_id)
             .await?;
@@ -424,6 +432,10 @@ impl DataFrameServer {
                     t.name
                 ));
             }
+            crate::progress::phase(format!(
+                "storing {} rows × {width} columns as table `{name}`",
+                thousands(rows)
+            ));
             let summary = format!(
                 "Loaded {} rows × {width} columns from {file_name}{}",
                 thousands(rows),

@@ -40,13 +40,13 @@ async fn tasks_client(storage: &Storage, allow: &std::path::Path) -> (Client, u3
     (client, pid)
 }
 
-/// A CSV that takes a debug build a few seconds to load.
-fn big_csv(dir: &std::path::Path) -> String {
+/// A CSV of `rows` rows (3M take a debug build about a second to load).
+fn big_csv(dir: &std::path::Path, name: &str, rows: u64) -> String {
     let mut csv = String::from("id,region,price,note\n");
-    for i in 0..3_000_000u64 {
+    for i in 0..rows {
         csv.push_str(&format!("{i},R{},{}.5,row number {i}\n", i % 7, i % 1000));
     }
-    write(dir, "big.csv", &csv)
+    write(dir, name, &csv)
 }
 
 async fn start_load(client: &Client, file: &str, session: &str) -> String {
@@ -93,7 +93,7 @@ async fn until_done(client: &Client, task_id: &str, within: Duration) -> TaskPay
 
 async fn tasks_across_processes(storage: Storage) {
     let dir = tempfile::tempdir().unwrap();
-    let file = big_csv(dir.path());
+    let file = big_csv(dir.path(), "big.csv", 3_000_000);
     let (a, _) = tasks_client(&storage, dir.path()).await;
     let (b, _) = tasks_client(&storage, dir.path()).await;
 
@@ -113,8 +113,11 @@ async fn tasks_across_processes(storage: Storage) {
         other => panic!("{other:?}"),
     }
 
-    // Cancelled from B while A loads: cancelled, and no table lands.
-    let task = start_load(&a, &file, "cancelled").await;
+    // Cancelled from B while A loads (a file big enough that the cancel,
+    // seen by A within a quarter second, comes first): cancelled, and no
+    // table lands.
+    let bigger = big_csv(dir.path(), "bigger.csv", 8_000_000);
+    let task = start_load(&a, &bigger, "cancelled").await;
     b.cancel_task(CancelTaskParams::new(&task)).await.unwrap();
     match until_done(&b, &task, Duration::from_secs(120)).await {
         TaskPayload::Cancelled => {}
@@ -164,7 +167,7 @@ async fn tasks_across_processes_redis() {
 async fn a_task_of_a_killed_process_is_failed() {
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::embedded(dir.path());
-    let file = big_csv(dir.path());
+    let file = big_csv(dir.path(), "big.csv", 3_000_000);
     let (a, pid) = tasks_client(&storage, dir.path()).await;
     let (b, _) = tasks_client(&storage, dir.path()).await;
     let task = start_load(&a, &file, "doomed").await;
