@@ -202,6 +202,28 @@ async fn tables_are_resources_with_links_and_history() {
     assert!(history.contains("fill_missing"), "{history}");
     assert!(read(&client, &uri).await.unwrap().contains("Version 2"));
 
+    // An export links the file it wrote (and the table it read).
+    let out = dir.path().join("out.csv");
+    let exported = client
+        .call_tool(
+            CallToolRequestParams::new("export_table").with_arguments(
+                json!({ "session_id": session, "table": "sales", "path": out })
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .unwrap();
+    let links: Vec<String> = exported
+        .content
+        .iter()
+        .filter_map(|c| c.as_resource_link().map(|l| l.uri.clone()))
+        .collect();
+    let file_uri = format!("file://{}", std::fs::canonicalize(&out).unwrap().display());
+    assert!(links.contains(&file_uri), "{links:?}");
+    assert!(links.contains(&uri), "{links:?}");
+
     // Unknown tables, sessions and URIs are errors that say what exists.
     let missing = read(&client, &format!("dataframe://{session}/nope"))
         .await

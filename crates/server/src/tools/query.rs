@@ -130,7 +130,23 @@ impl DataFrameServer {
     ) -> Result<CallToolResult, ToolError> {
         if req.path.is_some() {
             let written = self.export(&caller, req).await?;
-            return Ok(self.reply(&written));
+            let mut result = self.reply(&written);
+            let file = written
+                .path
+                .as_deref()
+                .and_then(|p| url::Url::from_file_path(p).ok());
+            if let Some(file) = file {
+                let name = file
+                    .path_segments()
+                    .and_then(|mut s| s.next_back())
+                    .unwrap_or("export")
+                    .to_string();
+                let link = Resource::new(file.to_string(), name)
+                    .with_mime_type(mime_type(&written.format))
+                    .with_size(written.bytes);
+                result.content.push(ContentBlock::resource_link(link));
+            }
+            return Ok(result);
         }
         let Some(base) = base.0 else {
             return Err(ToolError::invalid(
