@@ -206,6 +206,8 @@ async fn tools_are_listed_with_annotations_and_schemas() {
         "undo",
         "redo",
         "get_history",
+        "export_recipe",
+        "apply_recipe",
         "query_sql",
         "export_table",
         "health",
@@ -252,7 +254,12 @@ async fn tools_are_listed_with_annotations_and_schemas() {
             "{}",
             tool.name
         );
-        let destructive = ["drop_table", "delete_session", "export_table"];
+        let destructive = [
+            "drop_table",
+            "delete_session",
+            "export_table",
+            "export_recipe",
+        ];
         if destructive.contains(&tool.name.as_ref()) {
             assert_eq!(a.destructive_hint, Some(true), "{}", tool.name);
         }
@@ -1167,7 +1174,7 @@ async fn read_only_and_tool_lists_narrow_the_surface() {
 
 /// Collects the messages of progress notifications.
 #[derive(Clone, Default)]
-struct ProgressListener(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+struct ProgressListener(std::sync::Arc<std::sync::Mutex<Vec<(f64, String)>>>);
 
 impl rmcp::ClientHandler for ProgressListener {
     fn on_progress(
@@ -1175,10 +1182,11 @@ impl rmcp::ClientHandler for ProgressListener {
         params: rmcp::model::ProgressNotificationParam,
         _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
     ) -> impl std::future::Future<Output = ()> + Send + '_ {
-        self.0
-            .lock()
-            .unwrap()
-            .push(params.message.unwrap_or_default());
+        // Notifications may be handled out of order: keep them in the
+        // order of their progress values.
+        let mut heard = self.0.lock().unwrap();
+        heard.push((params.progress, params.message.unwrap_or_default()));
+        heard.sort_by(|a, b| a.0.total_cmp(&b.0));
         std::future::ready(())
     }
 }
@@ -1224,7 +1232,7 @@ async fn calls_with_a_progress_token_get_progress() {
     }
     let heard = listener.0.lock().unwrap().clone();
     assert_eq!(
-        heard.first().map(String::as_str),
+        heard.first().map(|(_, m)| m.as_str()),
         Some("initialize_data_table started")
     );
     // The ticker stops with the call.

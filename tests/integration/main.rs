@@ -11,6 +11,7 @@ mod faults;
 mod handlers;
 mod harness;
 mod ingest;
+mod recipes;
 mod regressions;
 mod surface;
 mod tls;

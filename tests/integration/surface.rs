@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 struct Heard {
     updated: Arc<Mutex<Vec<String>>>,
     logs: Arc<Mutex<Vec<Value>>>,
-    progress: Arc<Mutex<Vec<String>>>,
+    progress: Arc<Mutex<Vec<(f64, String)>>>,
 }
 
 impl rmcp::ClientHandler for Heard {
@@ -43,10 +43,11 @@ impl rmcp::ClientHandler for Heard {
         params: rmcp::model::ProgressNotificationParam,
         _context: rmcp::service::NotificationContext<RoleClient>,
     ) -> impl std::future::Future<Output = ()> + Send + '_ {
-        self.progress
-            .lock()
-            .unwrap()
-            .push(params.message.unwrap_or_default());
+        // Notifications may be handled out of order: keep them in the
+        // order of their progress values.
+        let mut heard = self.progress.lock().unwrap();
+        heard.push((params.progress, params.message.unwrap_or_default()));
+        heard.sort_by(|a, b| a.0.total_cmp(&b.0));
         std::future::ready(())
     }
 
@@ -553,10 +554,16 @@ async fn progress_says_what_a_load_is_doing() {
             .lock()
             .unwrap()
             .iter()
-            .any(|m| m.contains("storing"))
+            .any(|(_, m)| m.contains("storing"))
     })
     .await;
-    let heard = heard.progress.lock().unwrap().clone();
+    let heard: Vec<String> = heard
+        .progress
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, m)| m.clone())
+        .collect();
     assert_eq!(heard[0], "initialize_data_table started");
     let reading = heard
         .iter()
@@ -617,7 +624,7 @@ async fn a_cancelled_load_commits_nothing() {
             .lock()
             .unwrap()
             .iter()
-            .any(|m| m.contains("reading"))
+            .any(|(_, m)| m.contains("reading"))
     })
     .await;
     handle.cancel(Some("changed my mind".into())).await.unwrap();

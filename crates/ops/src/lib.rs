@@ -26,6 +26,7 @@ mod error;
 pub mod inspect;
 pub mod missing;
 mod operation;
+pub mod recipe;
 pub mod sql;
 pub mod transform;
 pub mod values;

@@ -622,6 +622,86 @@ impl Render for HealthResponse {
     }
 }
 
+impl Render for ExportRecipeResponse {
+    fn markdown(&self) -> String {
+        let list = self.recipe.get("steps").and_then(Value::as_array);
+        let steps = list.map_or(0, Vec::len);
+        let mut text = format!(
+            "Recipe of `{}`: {steps} step{} (versions {} to {}).\n",
+            self.table,
+            if steps == 1 { "" } else { "s" },
+            self.from_version,
+            self.to_version
+        );
+        if let Some(list) = list {
+            for (i, step) in list.iter().enumerate() {
+                text.push_str(&format!(
+                    "{}. {}: {}\n",
+                    i + 1,
+                    step["action"].as_str().unwrap_or("?"),
+                    step["summary"].as_str().unwrap_or("")
+                ));
+            }
+        }
+        for skipped in &self.skipped {
+            text.push_str(&format!("Not in the recipe: {skipped}\n"));
+        }
+        if let Some(path) = &self.path {
+            text.push_str(&format!("Written to {path}.\n"));
+        }
+        text.push_str(
+            "Replay it with apply_recipe (recipe or recipe_path; mapping where column names differ; dry_run to preview).",
+        );
+        text
+    }
+}
+
+impl Render for ApplyRecipeResponse {
+    fn markdown(&self) -> String {
+        let mut text = if self.dry_run {
+            format!(
+                "Dry run of {} step{} on `{}` (version {}); nothing was changed:\n",
+                self.steps.len(),
+                if self.steps.len() == 1 { "" } else { "s" },
+                self.table,
+                self.version
+            )
+        } else {
+            format!(
+                "Applied {} step{} to `{}`, now at version {}:\n",
+                self.steps.len(),
+                if self.steps.len() == 1 { "" } else { "s" },
+                self.table,
+                self.version
+            )
+        };
+        for s in &self.steps {
+            let cells = s
+                .cells_changed
+                .map(|c| format!(", {} cells changed", thousands(c)))
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "{}. {}: {} ({} → {} rows, {} → {} columns{cells}){}\n",
+                s.step,
+                s.action,
+                s.summary,
+                thousands(s.rows_before),
+                thousands(s.rows_after),
+                s.columns_before,
+                s.columns_after,
+                s.version.map(|v| format!(" → v{v}")).unwrap_or_default()
+            ));
+        }
+        if !self.dry_run && self.undo_steps > 0 {
+            text.push_str(&format!(
+                "undo with steps={} takes the whole recipe back.",
+                self.undo_steps
+            ));
+        }
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,8 @@ const TITLES: &[(&str, &str)] = &[
     ("undo", "Undo changes"),
     ("redo", "Redo changes"),
     ("get_history", "Show a table's history"),
+    ("export_recipe", "Export a table's operations as a recipe"),
+    ("apply_recipe", "Replay a recipe on a table"),
     ("query_sql", "Query with SQL"),
     ("export_table", "Export a table to a file"),
 ];
@@ -131,6 +133,7 @@ impl DataFrameServer {
             + Self::inspect_tools()
             + Self::clean_tools()
             + Self::history_tools()
+            + Self::recipe_tools()
             + Self::query_tools();
         for route in tool_router.map.values_mut() {
             let tool = &mut route.attr;

@@ -838,3 +838,79 @@ pub struct HealthResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+// ----- recipes --------------------------------------------------------------
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ExportRecipeRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    #[serde(default)]
+    pub from_version: Option<u64>,
+    #[serde(default)]
+    pub to_version: Option<u64>,
+    /// A .json file to write it to.
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub overwrite: Option<bool>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExportRecipeResponse {
+    pub session_id: String,
+    pub table: String,
+    pub from_version: u64,
+    pub to_version: u64,
+    pub recipe: Object,
+    /// Versions in the range that are not replayable operations, and why.
+    pub skipped: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ApplyRecipeRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    /// From export_recipe (or recipe_path: a file it wrote).
+    #[serde(default)]
+    pub recipe: Option<Object>,
+    #[serde(default)]
+    pub recipe_path: Option<String>,
+    #[serde(default)]
+    pub mapping: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RecipeStepReport {
+    pub step: usize,
+    pub action: String,
+    pub summary: String,
+    pub rows_before: u64,
+    pub rows_after: u64,
+    pub columns_before: u64,
+    pub columns_after: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cells_changed: Option<u64>,
+    pub changed: bool,
+    /// The version the step made (none in a dry run or when it changed nothing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ApplyRecipeResponse {
+    pub session_id: String,
+    pub table: String,
+    pub dry_run: bool,
+    /// The table's version now.
+    pub version: u64,
+    pub steps: Vec<RecipeStepReport>,
+    /// undo with this many steps takes the whole recipe back.
+    pub undo_steps: usize,
+}

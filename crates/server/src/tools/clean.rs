@@ -45,7 +45,7 @@ impl From<SortKeyWire> for SortKey {
 #[tool_router(router = clean_tools, vis = "pub(crate)")]
 impl DataFrameServer {
     #[tool(
-        description = "Fill missing values. Strategies: mean, median, min, max, zero, interpolate (numeric columns); mode, constant (with value), forward, backward (any column). Without columns, fills every column with missing values the strategy fits and lists the skipped ones. Values marked intentional (mark_intentional_missing) are left alone. Reports per column how many cells were filled and with what.",
+        description = "Fill missing values: mean, median, min, max, zero, interpolate (numbers); mode, constant (with value), forward, backward (any type). Without columns, every column the strategy fits (others listed as skipped). Values marked intentional are left alone. Reports cells filled per column.",
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
         output_schema = schema_for_output::<ChangeResponse>()
     )]
@@ -110,7 +110,7 @@ impl DataFrameServer {
     }
 
     #[tool(
-        description = "Mark missing values as intentional (meaningful, e.g. 'not applicable'), optionally only where a SQL condition holds, with a reason; or clear such marks. Marked values are left alone by fill_missing and drop_missing and reported apart in get_table_summary. Marks follow their rows through filters and sorts.",
+        description = "Mark missing values as intentional (e.g. 'not applicable'), optionally where a SQL condition holds, with a reason; or clear marks. fill_missing and drop_missing leave marked values alone; get_table_summary counts them apart.",
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<ChangeResponse>()
     )]
@@ -164,7 +164,7 @@ impl DataFrameServer {
     }
 
     #[tool(
-        description = "Change column types (int64, float64, string, boolean, date, datetime, datetime[<zone>], time, duration, categorical). Text is trimmed before parsing numbers; format parses text dates (e.g. \"%d/%m/%Y\"). Values that cannot be converted become missing and are counted with examples; strict=true refuses instead.",
+        description = "Change column types (int64, float64, string, boolean, date, datetime, datetime[<zone>], time, duration, categorical); format parses text dates (e.g. \"%d/%m/%Y\"). Values that do not convert become missing, counted with examples; strict=true refuses instead.",
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
         output_schema = schema_for_output::<ChangeResponse>()
     )]

@@ -65,7 +65,7 @@ impl From<inspect::ColumnSummary> for ColumnSummary {
 #[tool_router(router = inspect_tools, vis = "pub(crate)")]
 impl DataFrameServer {
     #[tool(
-        description = "Summarise a table: rows, columns, duplicate rows, and per column its type, missing count and %, intentionally-missing count, distinct values, and min/max/mean/std/median/quartiles for numbers, top values for text, ranges for dates. Wide tables are paged by column (column_offset, column_limit).",
+        description = "Summarise a table: rows, columns, duplicate rows; per column type, missing (and intentionally missing), distinct values, min/max/mean/std/quartiles for numbers, top values for text, ranges for dates. Paged by column (column_offset, column_limit).",
         annotations(read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<SummaryResponse>()
     )]

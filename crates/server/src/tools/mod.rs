@@ -6,6 +6,7 @@ mod clean;
 mod history;
 mod inspect;
 mod query;
+mod recipes;
 mod sessions;
 
 pub(crate) use sessions::SESSION_COUNT;

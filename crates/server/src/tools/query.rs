@@ -104,7 +104,7 @@ fn format_from_extension(path: &std::path::Path) -> Option<ExportFormat> {
 #[tool_router(router = query_tools, vis = "pub(crate)")]
 impl DataFrameServer {
     #[tool(
-        description = "Run one SQL SELECT over the session's tables (by table name; quote names with spaces in double quotes). Supports joins, GROUP BY, window functions, CTEs. Returns a bounded number of rows; save_as stores the full result as a new table. Functions that read files (read_csv, read_parquet, …) are refused, and so are queries that would build more than the server's limits.",
+        description = "Run one SQL SELECT over the session's tables (by name; double-quote names with spaces): joins, GROUP BY, window functions, CTEs. Returns bounded rows; save_as stores the full result as a table. File-reading functions and queries over the server's limits are refused.",
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<QueryResponse>()
     )]

@@ -60,7 +60,7 @@ fn session_for_request(request_id: &str) -> String {
 #[tool_router(router = session_tools, vis = "pub(crate)")]
 impl DataFrameServer {
     #[tool(
-        description = "Load a tabular file (CSV/TSV/TXT in any common dialect and encoding, Excel xlsx/xlsm/xlsb/xls, ODS, Parquet, Arrow/Feather, JSON, NDJSON) into a session: every table it holds (every sheet), each as a named table. Creates a new session (returns its session_id) unless session_id is given. Or copy tables from source_session_id. One bad sheet does not fail the others: it is reported under problems.",
+        description = "Load a file (CSV/TSV/TXT in any dialect and encoding, Excel, ODS, Parquet, Arrow, JSON, NDJSON) into a session, every table (sheet) it holds as a named table; a new session unless session_id is given. Or copy tables from source_session_id. A bad sheet is reported under problems; the others load.",
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
         output_schema = schema_for_output::<InitializeResponse>()
     )]

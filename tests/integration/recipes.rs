@@ -1,0 +1,260 @@
+//! Recipes: a session of operations exported, then replayed on another file
+//! whose columns have other names, giving what doing it by hand gives.
+
+use std::path::Path;
+
+use clap::Parser;
+use dfmcp_server::Cli;
+use serde_json::{Value, json};
+use tests::mcp::Server;
+
+async fn serve(allow: &Path) -> Server {
+    let config = Cli::try_parse_from([
+        "dataframe-mcp",
+        "--storage",
+        "memory",
+        "--allow-dir",
+        allow.to_str().unwrap(),
+    ])
+    .unwrap()
+    .config;
+    Server::in_process(dfmcp_server::build(&config, "stdio").await.unwrap()).await
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn with(base: &Value, extra: Value) -> Value {
+    let mut out = base.clone();
+    out.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    out
+}
+
+const JANUARY: &str = "id,region,price,qty,note\n\
+1,EU,10.5,3,a\n2,US,,1,b\n3,EU,30.0,,c\n4,APAC,2.0,2,d\n4,APAC,2.0,2,d\n5,US,12.0,7,e\n6,EU,,4,f\n";
+const FEBRUARY: &str = "ID,Region,Price,Qty,Note\n\
+10,US,8.0,,x\n11,EU,,5,y\n12,EU,40.0,1,z\n12,EU,40.0,1,z\n13,APAC,1.0,9,w\n14,US,,2,v\n15,EU,6.5,3,u\n";
+
+/// The eight operations, in one table's names.
+fn operations(names: &[(&str, &str)]) -> Vec<(&'static str, Value)> {
+    let n = |c: &str| {
+        names
+            .iter()
+            .find(|(k, _)| *k == c)
+            .map_or(c.to_string(), |(_, v)| v.to_string())
+    };
+    vec![
+        (
+            "fill_missing",
+            json!({ "strategy": "mean", "columns": [n("price")] }),
+        ),
+        (
+            "fill_missing",
+            json!({ "strategy": "zero", "columns": [n("qty")] }),
+        ),
+        ("drop_duplicates", json!({})),
+        ("cast_columns", json!({ "casts": { n("id"): "str" } })),
+        (
+            "filter_rows",
+            json!({ "condition": format!("\"{}\" > 5 AND \"{}\" <> 'APAC'", n("price"), n("region")) }),
+        ),
+        (
+            "rename_columns",
+            json!({ "mapping": { n("qty"): "quantity" } }),
+        ),
+        (
+            "sort_rows",
+            json!({ "by": [{ "column": n("price"), "descending": true }] }),
+        ),
+        ("drop_columns", json!({ "columns": [n("note")] })),
+    ]
+}
+
+async fn csv_of(server: &Server, dir: &Path, target: &Value, name: &str) -> String {
+    let path = dir.join(name);
+    server
+        .ok("export_table", with(target, json!({ "path": path })))
+        .await;
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipe_replays_on_next_months_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path()).await;
+    let jan = write(dir.path(), "jan.csv", JANUARY);
+    let feb = write(dir.path(), "feb.csv", FEBRUARY);
+    let s = |v: Value| v["session_id"].as_str().unwrap().to_string();
+    let session = s(server
+        .ok(
+            "initialize_data_table",
+            json!({ "file_path": jan, "table_name": "jan" }),
+        )
+        .await);
+    let jan_t = json!({ "session_id": session, "table": "jan" });
+    for (tool, args) in operations(&[]) {
+        server.ok(tool, with(&jan_t, args)).await;
+    }
+    // An undone step is not part of the recipe.
+    server
+        .ok(
+            "drop_columns",
+            with(&jan_t, json!({ "columns": ["region"] })),
+        )
+        .await;
+    let undone = server.ok("undo", jan_t.clone()).await;
+    assert_eq!(undone["version"], 9, "{undone}");
+
+    let exported = server.ok("export_recipe", jan_t.clone()).await;
+    let recipe = exported["recipe"].clone();
+    let steps = recipe["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 8, "{recipe}");
+    assert_eq!(steps[0]["action"], "fill_missing");
+    assert_eq!(steps[4]["reads"], json!(["price", "region"]));
+    assert!(exported["skipped"][0].as_str().unwrap().starts_with("v1 "));
+
+    // February: the same file with other column names, loaded twice.
+    for table in ["by_recipe", "by_hand", "dry", "broken"] {
+        server
+            .ok(
+                "initialize_data_table",
+                json!({ "file_path": feb, "session_id": session, "table_name": table }),
+            )
+            .await;
+    }
+    let target = |t: &str| json!({ "session_id": session, "table": t });
+    let names = [
+        ("id", "ID"),
+        ("region", "Region"),
+        ("price", "Price"),
+        ("qty", "Qty"),
+        ("note", "Note"),
+    ];
+    let mapping: Value = names
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+
+    // A dry run commits nothing and says what each step would do.
+    let dry = server
+        .ok(
+            "apply_recipe",
+            with(
+                &target("dry"),
+                json!({ "recipe": recipe, "mapping": mapping, "dry_run": true }),
+            ),
+        )
+        .await;
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["steps"].as_array().unwrap().len(), 8);
+    assert_eq!(dry["steps"][0]["cells_changed"], 2, "{dry}");
+    assert_eq!(dry["steps"][2]["rows_after"], 6, "{dry}");
+    let history = server.ok("get_history", target("dry")).await;
+    assert_eq!(history["current_version"], 1);
+
+    // By recipe, with the mapping, and by hand: the same table.
+    let applied = server
+        .ok(
+            "apply_recipe",
+            with(
+                &target("by_recipe"),
+                json!({ "recipe": recipe, "mapping": mapping, "request_id": "feb-recipe" }),
+            ),
+        )
+        .await;
+    assert_eq!(applied["undo_steps"], 8, "{applied}");
+    assert_eq!(applied["version"], 9);
+    for (tool, args) in operations(&names) {
+        server.ok(tool, with(&target("by_hand"), args)).await;
+    }
+    let by_recipe = csv_of(&server, dir.path(), &target("by_recipe"), "a.csv").await;
+    let by_hand = csv_of(&server, dir.path(), &target("by_hand"), "b.csv").await;
+    assert_eq!(by_recipe, by_hand);
+    assert!(
+        by_recipe.starts_with("ID,Region,Price,quantity\n"),
+        "{by_recipe}"
+    );
+
+    // A retry with the same request id applies nothing again.
+    let again = server
+        .ok(
+            "apply_recipe",
+            with(
+                &target("by_recipe"),
+                json!({ "recipe": recipe, "mapping": mapping, "request_id": "feb-recipe" }),
+            ),
+        )
+        .await;
+    assert_eq!(again["version"], 9, "{again}");
+    // One undo of the reported steps takes it all back.
+    let back = server
+        .ok("undo", with(&target("by_recipe"), json!({ "steps": 8 })))
+        .await;
+    assert_eq!(back["version"], 1);
+
+    // Without the mapping, the first step names the missing column.
+    let e = server
+        .err(
+            "apply_recipe",
+            with(&target("broken"), json!({ "recipe": recipe })),
+        )
+        .await;
+    assert!(
+        e.starts_with("step 1 (fill_missing) cannot apply: column 'price' not found"),
+        "{e}"
+    );
+    assert!(e.contains("Nothing was changed"), "{e}");
+    assert!(e.contains("pass mapping"), "{e}");
+    // A mapping that misses one column: the steps before it stay, and the
+    // error says how to take them back.
+    let partial: Value = names[..4]
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let e = server
+        .err(
+            "apply_recipe",
+            with(
+                &target("broken"),
+                json!({ "recipe": recipe, "mapping": partial }),
+            ),
+        )
+        .await;
+    assert!(e.starts_with("step 8 (drop_columns) cannot apply"), "{e}");
+    assert!(e.contains("undo with steps=7"), "{e}");
+
+    // A recipe file round-trips.
+    let path = dir.path().join("cleaning.json");
+    server
+        .ok("export_recipe", with(&jan_t, json!({ "path": path })))
+        .await;
+    let refused = server
+        .err("export_recipe", with(&jan_t, json!({ "path": path })))
+        .await;
+    assert!(refused.contains("already exists"), "{refused}");
+    let from_file = server
+        .ok(
+            "apply_recipe",
+            with(
+                &target("dry"),
+                json!({ "recipe_path": path, "mapping": mapping, "dry_run": true }),
+            ),
+        )
+        .await;
+    assert_eq!(from_file["steps"], dry["steps"]);
+    let not_a_recipe = server
+        .err(
+            "apply_recipe",
+            with(&target("dry"), json!({ "recipe": { "steps": 3 } })),
+        )
+        .await;
+    assert!(not_a_recipe.contains("not a recipe"), "{not_a_recipe}");
+    server.stop().await;
+}
