@@ -258,3 +258,122 @@ async fn a_recipe_replays_on_next_months_file() {
     assert!(not_a_recipe.contains("not a recipe"), "{not_a_recipe}");
     server.stop().await;
 }
+
+/// Whether `python3` with polars can run here; CI installs it and sets
+/// DFMCP_REQUIRE_PYTHON_POLARS, so there a missing polars is a failure.
+fn python_polars() -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import polars"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("DFMCP_REQUIRE_PYTHON_POLARS").is_none(),
+            "python3 with polars is required here (pip install polars)"
+        );
+        eprintln!("NOT RUN: python3 with polars is not installed (pip install polars)");
+    }
+    ok
+}
+
+/// The recipe as code gives what the server gives: the polars script run by
+/// Python's polars on the original file, and the SQL run by query_sql on the
+/// original table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recipes_as_code_give_the_same_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path()).await;
+    let jan = write(dir.path(), "jan.csv", JANUARY);
+    let s = |v: Value| v["session_id"].as_str().unwrap().to_string();
+    let session = s(server
+        .ok(
+            "initialize_data_table",
+            json!({ "file_path": jan, "table_name": "jan" }),
+        )
+        .await);
+    let jan_t = json!({ "session_id": session, "table": "jan" });
+    for (tool, args) in operations(&[]) {
+        server.ok(tool, with(&jan_t, args)).await;
+    }
+    let cleaned = csv_of(&server, dir.path(), &jan_t, "cleaned.csv").await;
+
+    // SQL: every step but the mean fill (v2) says itself exactly in SQL,
+    // the sort too (two rows tie on price here, and keep their order).
+    let exported = server
+        .ok(
+            "export_recipe",
+            with(&jan_t, json!({ "from_version": 3, "code": "sql" })),
+        )
+        .await;
+    let sql = exported["code"].as_str().unwrap().to_string();
+    assert!(exported.get("code_notes").is_none(), "{exported}");
+    let raw = s(server
+        .ok(
+            "initialize_data_table",
+            json!({ "file_path": jan, "table_name": "jan" }),
+        )
+        .await);
+    let raw_t = json!({ "session_id": raw, "table": "jan" });
+    server
+        .ok(
+            "fill_missing",
+            with(&raw_t, json!({ "strategy": "mean", "columns": ["price"] })),
+        )
+        .await;
+    server
+        .ok(
+            "query_sql",
+            json!({ "session_id": raw, "sql": sql, "save_as": "via_sql" }),
+        )
+        .await;
+    let via_sql = csv_of(
+        &server,
+        dir.path(),
+        &json!({ "session_id": raw, "table": "via_sql" }),
+        "via_sql.csv",
+    )
+    .await;
+    assert_eq!(via_sql, cleaned, "{sql}");
+    let unsaid = server
+        .ok("export_recipe", with(&jan_t, json!({ "code": "sql" })))
+        .await;
+    assert!(
+        unsaid["code_notes"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("step 1 (fill_missing) has no exact SQL"),
+        "{unsaid}"
+    );
+
+    // polars: the whole recipe, run by Python on the original file.
+    if !python_polars() {
+        return;
+    }
+    let script = dir.path().join("recipe.py");
+    server
+        .ok(
+            "export_recipe",
+            with(&jan_t, json!({ "code": "polars", "path": script })),
+        )
+        .await;
+    let out = dir.path().join("by_python.csv");
+    let run = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&jan)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let by_python = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(
+        by_python,
+        cleaned,
+        "{}",
+        std::fs::read_to_string(&script).unwrap()
+    );
+    server.stop().await;
+}

@@ -27,6 +27,7 @@ pub mod inspect;
 pub mod missing;
 mod operation;
 pub mod recipe;
+pub mod recipe_code;
 pub mod sql;
 pub mod transform;
 pub mod values;

@@ -646,8 +646,18 @@ impl Render for ExportRecipeResponse {
         for skipped in &self.skipped {
             text.push_str(&format!("Not in the recipe: {skipped}\n"));
         }
+        for note in &self.code_notes {
+            text.push_str(&format!("Code note: {note}\n"));
+        }
         if let Some(path) = &self.path {
             text.push_str(&format!("Written to {path}.\n"));
+        } else if let Some(code) = &self.code {
+            let lang = if code.starts_with("\"\"\"") {
+                "python"
+            } else {
+                "sql"
+            };
+            text.push_str(&format!("```{lang}\n{code}\n```\n"));
         }
         text.push_str(
             "Replay it with apply_recipe (recipe or recipe_path; mapping where column names differ; dry_run to preview).",

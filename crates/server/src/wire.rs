@@ -849,11 +849,20 @@ pub struct ExportRecipeRequest {
     pub from_version: Option<u64>,
     #[serde(default)]
     pub to_version: Option<u64>,
-    /// A .json file to write it to.
+    #[serde(default)]
+    pub code: Option<CodeKind>,
+    /// A file to write it (or the code) to.
     #[serde(default)]
     pub path: Option<String>,
     #[serde(default)]
     pub overwrite: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CodeKind {
+    Polars,
+    Sql,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -865,6 +874,11 @@ pub struct ExportRecipeResponse {
     pub recipe: Object,
     /// Versions in the range that are not replayable operations, and why.
     pub skipped: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// What the code does not do exactly as this server does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub code_notes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
 }

@@ -53,7 +53,7 @@ impl DataFrameServer {
     }
 
     #[tool(
-        description = "A table's history: each operation with version, time, action, parameters, a one-line summary, rows/columns before and after, and whether it is current, undoable, undone (redoable) or discarded; plus whether undo/redo is possible.",
+        description = "A table's history: each operation's version, time, action, parameters, summary, rows/columns before and after, and status (current, undoable, undone/redoable, discarded).",
         annotations(read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<HistoryResponse>()
     )]

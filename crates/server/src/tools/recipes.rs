@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 
 use dfmcp_ops::Operation;
 use dfmcp_ops::recipe::{RECIPE_FORMAT, Recipe, Step, dry_run};
+use dfmcp_ops::recipe_code;
 use dfmcp_storage::VersionStatus;
 use rmcp::handler::server::tool::{Extension, schema_for_output};
 use rmcp::handler::server::wrapper::Parameters;
@@ -23,7 +24,7 @@ const MAX_RECIPE_BYTES: u64 = 4 << 20;
 #[tool_router(router = recipe_tools, vis = "pub(crate)")]
 impl DataFrameServer {
     #[tool(
-        description = "The operations applied to a table (a version range, default all) as a recipe: each step's action, parameters, columns read; JSON, or a file with path. Replay it with apply_recipe, e.g. on next month's file.",
+        description = "A table's applied operations (a version range, default all) as a recipe: each step's action, parameters, columns read; JSON or a file, or as polars/SQL code. Replay it with apply_recipe, e.g. on next month's file.",
         annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<ExportRecipeResponse>()
     )]
@@ -99,10 +100,36 @@ impl DataFrameServer {
         };
         let value = serde_json::to_value(&recipe)
             .map_err(|e| ToolError::invalid(format!("the recipe could not be encoded: {e}")))?;
+        let (code, code_notes) = match req.code {
+            None => (None, Vec::new()),
+            Some(CodeKind::Polars) => {
+                let mut notes = Vec::new();
+                if recipe
+                    .steps
+                    .iter()
+                    .any(|s| matches!(s.op, Operation::MarkIntentionalMissing { .. }))
+                {
+                    notes.push(
+                        "intentional-missing marks have no polars counterpart: later fills and drops touch those values".into(),
+                    );
+                }
+                (Some(recipe_code::to_polars(&recipe)), notes)
+            }
+            Some(CodeKind::Sql) => {
+                let (sql, notes) = recipe_code::to_sql(&recipe, &req.target.table);
+                (Some(sql), notes)
+            }
+        };
         let path = match &req.path {
-            Some(raw) => Some(self.write_recipe(raw, &value, req.overwrite.unwrap_or(false))?),
+            Some(raw) => {
+                let text = match &code {
+                    Some(code) => code.clone(),
+                    None => serde_json::to_string_pretty(&value).unwrap_or_default(),
+                };
+                Some(self.write_recipe(raw, &text, req.overwrite.unwrap_or(false))?)
+            }
             None => {
-                let size = value.to_string().len();
+                let size = value.to_string().len() + code.as_ref().map_or(0, String::len);
                 if size > self.state.max_chars / 2 {
                     return Err(ToolError::invalid(format!(
                         "the recipe is {size} characters, too long to show; pass path to write it to a file (or a smaller version range)"
@@ -118,16 +145,13 @@ impl DataFrameServer {
             to_version: to,
             recipe: object(value),
             skipped,
+            code,
+            code_notes,
             path,
         })
     }
 
-    fn write_recipe(
-        &self,
-        raw: &str,
-        recipe: &serde_json::Value,
-        overwrite: bool,
-    ) -> Result<String, ToolError> {
+    fn write_recipe(&self, raw: &str, text: &str, overwrite: bool) -> Result<String, ToolError> {
         let target = self.state.paths.open_write(raw)?;
         let shown = target.path.display().to_string();
         if target.exists() && !overwrite {
@@ -135,7 +159,6 @@ impl DataFrameServer {
                 "{shown} already exists; pass overwrite=true to replace it, or choose another path"
             )));
         }
-        let text = serde_json::to_string_pretty(recipe).unwrap_or_default();
         let (mut file, temp) = target
             .create_temp()
             .map_err(|e| ToolError::invalid(format!("writing {shown} failed: {e}")))?;

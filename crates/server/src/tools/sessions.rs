@@ -90,7 +90,7 @@ impl DataFrameServer {
     }
 
     #[tool(
-        description = "Look at a file without loading it: format (by content), size, text encoding, delimiter, header, decimal-comma columns and sample rows; for workbooks every sheet with its size, header row and columns. Use before loading a large or unusual file.",
+        description = "Look at a file without loading it: format, size, encoding, delimiter, header, decimal commas, sample rows; every sheet of a workbook. Use before loading a large or unusual file.",
         annotations(read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<InspectFileResponse>()
     )]
