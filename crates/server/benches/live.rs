@@ -11,6 +11,8 @@
 // The legacy resources/subscribe is what clients of every revision before
 // 2026-07-28 use.
 #![allow(deprecated)]
+// A benchmark prints its table.
+#![allow(clippy::print_stdout)]
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
