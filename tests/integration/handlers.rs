@@ -203,6 +203,8 @@ async fn tools_are_listed_with_annotations_and_schemas() {
         "cast_columns",
         "filter_rows",
         "sort_rows",
+        "add_column",
+        "update_column",
         "undo",
         "redo",
         "get_history",
@@ -860,6 +862,13 @@ async fn changes_that_change_nothing_make_no_version() {
                 with(t.clone(), json!({ "casts": { "region": "string" } })),
             ),
             ("sort_rows", with(t.clone(), json!({ "by": ["id"] }))),
+            (
+                "update_column",
+                with(
+                    t.clone(),
+                    json!({ "column": "region", "expression": "region", "where": "id > 2" }),
+                ),
+            ),
         ] {
             let r = server.call(tool, args).await;
             let value = r.structured_content.clone().unwrap();

@@ -40,7 +40,7 @@ const JANUARY: &str = "id,region,price,qty,note\n\
 const FEBRUARY: &str = "ID,Region,Price,Qty,Note\n\
 10,US,8.0,,x\n11,EU,,5,y\n12,EU,40.0,1,z\n12,EU,40.0,1,z\n13,APAC,1.0,9,w\n14,US,,2,v\n15,EU,6.5,3,u\n";
 
-/// The eight operations, in one table's names.
+/// The ten operations, in one table's names.
 fn operations(names: &[(&str, &str)]) -> Vec<(&'static str, Value)> {
     let n = |c: &str| {
         names
@@ -62,6 +62,18 @@ fn operations(names: &[(&str, &str)]) -> Vec<(&'static str, Value)> {
         (
             "filter_rows",
             json!({ "condition": format!("\"{}\" > 5 AND \"{}\" <> 'APAC'", n("price"), n("region")) }),
+        ),
+        (
+            "add_column",
+            json!({ "column": "total", "expression": format!("\"{}\" * \"{}\"", n("price"), n("qty")) }),
+        ),
+        (
+            "update_column",
+            json!({
+                "column": n("price"),
+                "expression": format!("\"{}\" * 2", n("price")),
+                "where": format!("\"{}\" = 'EU'", n("region")),
+            }),
         ),
         (
             "rename_columns",
@@ -108,12 +120,12 @@ async fn a_recipe_replays_on_next_months_file() {
         )
         .await;
     let undone = server.ok("undo", jan_t.clone()).await;
-    assert_eq!(undone["version"], 9, "{undone}");
+    assert_eq!(undone["version"], 11, "{undone}");
 
     let exported = server.ok("export_recipe", jan_t.clone()).await;
     let recipe = exported["recipe"].clone();
     let steps = recipe["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 8, "{recipe}");
+    assert_eq!(steps.len(), 10, "{recipe}");
     assert_eq!(steps[0]["action"], "fill_missing");
     assert_eq!(steps[4]["reads"], json!(["price", "region"]));
     assert!(exported["skipped"][0].as_str().unwrap().starts_with("v1 "));
@@ -152,7 +164,7 @@ async fn a_recipe_replays_on_next_months_file() {
         )
         .await;
     assert_eq!(dry["dry_run"], true);
-    assert_eq!(dry["steps"].as_array().unwrap().len(), 8);
+    assert_eq!(dry["steps"].as_array().unwrap().len(), 10);
     assert_eq!(dry["steps"][0]["cells_changed"], 2, "{dry}");
     assert_eq!(dry["steps"][2]["rows_after"], 6, "{dry}");
     let history = server.ok("get_history", target("dry")).await;
@@ -168,8 +180,8 @@ async fn a_recipe_replays_on_next_months_file() {
             ),
         )
         .await;
-    assert_eq!(applied["undo_steps"], 8, "{applied}");
-    assert_eq!(applied["version"], 9);
+    assert_eq!(applied["undo_steps"], 10, "{applied}");
+    assert_eq!(applied["version"], 11);
     for (tool, args) in operations(&names) {
         server.ok(tool, with(&target("by_hand"), args)).await;
     }
@@ -177,9 +189,13 @@ async fn a_recipe_replays_on_next_months_file() {
     let by_hand = csv_of(&server, dir.path(), &target("by_hand"), "b.csv").await;
     assert_eq!(by_recipe, by_hand);
     assert!(
-        by_recipe.starts_with("ID,Region,Price,quantity\n"),
+        by_recipe.starts_with("ID,Region,Price,quantity,total\n"),
         "{by_recipe}"
     );
+    // February keeps five rows through the recipe (filled, deduplicated,
+    // filtered), EU prices doubled after the total was computed.
+    assert_eq!(by_recipe.lines().count(), 6, "{by_recipe}");
+    assert!(by_recipe.contains("\n12,EU,80.0,1,40.0\n"), "{by_recipe}");
 
     // A retry with the same request id applies nothing again.
     let again = server
@@ -191,10 +207,10 @@ async fn a_recipe_replays_on_next_months_file() {
             ),
         )
         .await;
-    assert_eq!(again["version"], 9, "{again}");
+    assert_eq!(again["version"], 11, "{again}");
     // One undo of the reported steps takes it all back.
     let back = server
-        .ok("undo", with(&target("by_recipe"), json!({ "steps": 8 })))
+        .ok("undo", with(&target("by_recipe"), json!({ "steps": 10 })))
         .await;
     assert_eq!(back["version"], 1);
 
@@ -227,8 +243,8 @@ async fn a_recipe_replays_on_next_months_file() {
             ),
         )
         .await;
-    assert!(e.starts_with("step 8 (drop_columns) cannot apply"), "{e}");
-    assert!(e.contains("undo with steps=7"), "{e}");
+    assert!(e.starts_with("step 10 (drop_columns) cannot apply"), "{e}");
+    assert!(e.contains("undo with steps=9"), "{e}");
 
     // A recipe file round-trips.
     let path = dir.path().join("cleaning.json");
@@ -298,7 +314,7 @@ async fn recipes_as_code_give_the_same_table() {
     let cleaned = csv_of(&server, dir.path(), &jan_t, "cleaned.csv").await;
 
     // SQL: every step but the mean fill (v2) says itself exactly in SQL,
-    // the sort too (two rows tie on price here, and keep their order).
+    // the sort too (rows that tie on price keep their order).
     let exported = server
         .ok(
             "export_recipe",

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Result;
 use crate::missing::{FillStrategy, How, drop_missing, fill_missing, mark_intentional_missing};
-use crate::sql::filter_rows;
+use crate::sql::{filter_rows, set_column};
 use crate::transform::{
     Keep, SortKey, cast_columns, drop_columns, drop_duplicates, rename_columns, sort_rows,
 };
@@ -72,6 +72,18 @@ pub enum Operation {
         #[serde(default)]
         nulls_first: bool,
     },
+    AddColumn {
+        column: String,
+        expression: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        condition: Option<String>,
+    },
+    UpdateColumn {
+        column: String,
+        expression: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        condition: Option<String>,
+    },
 }
 
 /// The outcome of applying an operation.
@@ -104,6 +116,8 @@ impl Operation {
             Operation::CastColumns { .. } => "cast_columns",
             Operation::FilterRows { .. } => "filter_rows",
             Operation::SortRows { .. } => "sort_rows",
+            Operation::AddColumn { .. } => "add_column",
+            Operation::UpdateColumn { .. } => "update_column",
         }
     }
 
@@ -292,6 +306,39 @@ impl Operation {
                     format!("Cast {}", parts.join("; ")),
                     json!({ "columns": reports }),
                     same_types,
+                )
+            }
+            Operation::AddColumn {
+                column,
+                expression,
+                condition,
+            }
+            | Operation::UpdateColumn {
+                column,
+                expression,
+                condition,
+            } => {
+                let create = matches!(self, Operation::AddColumn { .. });
+                let (out, changed) =
+                    set_column(df, column, expression, condition.as_deref(), create)?;
+                let dtype = out.column(column)?.dtype().to_string();
+                let place = condition
+                    .as_deref()
+                    .map(|c| format!(" where {c}"))
+                    .unwrap_or_default();
+                let summary = if create {
+                    format!("Added column {column} ({dtype}) = {expression}{place}")
+                } else {
+                    format!(
+                        "Set {column} = {expression}{place}: {changed} of {rows} row{} changed",
+                        plural(rows)
+                    )
+                };
+                (
+                    out,
+                    summary,
+                    json!({ "column": column, "dtype": dtype, "rows_changed": changed }),
+                    !create && changed == 0,
                 )
             }
             Operation::FilterRows { condition } => {

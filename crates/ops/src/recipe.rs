@@ -108,6 +108,25 @@ impl Operation {
             Operation::CastColumns { casts, .. } => casts.keys().cloned().collect(),
             Operation::FilterRows { condition } => sql_columns(condition),
             Operation::SortRows { by, .. } => by.iter().map(|k| k.column.clone()).collect(),
+            Operation::AddColumn {
+                expression,
+                condition,
+                ..
+            } => {
+                let mut c = sql_columns(expression);
+                c.extend(condition.as_deref().map(sql_columns).unwrap_or_default());
+                c
+            }
+            Operation::UpdateColumn {
+                column,
+                expression,
+                condition,
+            } => {
+                let mut c = vec![column.clone()];
+                c.extend(sql_columns(expression));
+                c.extend(condition.as_deref().map(sql_columns).unwrap_or_default());
+                c
+            }
         };
         let mut seen = std::collections::HashSet::new();
         out.retain(|c| seen.insert(c.clone()));
@@ -181,6 +200,29 @@ impl Operation {
                     .collect(),
                 nulls_first,
             },
+            // The new column keeps the recipe's name; what it reads is mapped.
+            Operation::AddColumn {
+                column,
+                expression,
+                condition,
+            } => Operation::AddColumn {
+                column,
+                expression: map_sql_columns(&expression, mapping)?,
+                condition: condition
+                    .map(|c| map_sql_columns(&c, mapping))
+                    .transpose()?,
+            },
+            Operation::UpdateColumn {
+                column,
+                expression,
+                condition,
+            } => Operation::UpdateColumn {
+                column: map(&column),
+                expression: map_sql_columns(&expression, mapping)?,
+                condition: condition
+                    .map(|c| map_sql_columns(&c, mapping))
+                    .transpose()?,
+            },
         })
     }
 }
@@ -206,6 +248,10 @@ impl Recipe {
                     for c in columns {
                         active.remove(c);
                     }
+                }
+                // From here on the name means the column the recipe made.
+                Operation::AddColumn { column, .. } => {
+                    active.remove(column);
                 }
                 _ => {}
             }

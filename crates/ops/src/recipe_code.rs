@@ -242,6 +242,31 @@ pub fn to_polars(recipe: &Recipe) -> String {
                     py(condition)
                 )
             }
+            Operation::AddColumn {
+                column,
+                expression,
+                condition,
+            }
+            | Operation::UpdateColumn {
+                column,
+                expression,
+                condition,
+            } => {
+                let value = format!("pl.sql_expr({})", py(expression));
+                let value = match condition {
+                    Some(cond) => format!(
+                        "pl.when(pl.sql_expr({})).then({value}).otherwise({})",
+                        py(cond),
+                        if matches!(step.op, Operation::AddColumn { .. }) {
+                            "None".to_string()
+                        } else {
+                            format!("pl.col({})", py(column))
+                        }
+                    ),
+                    None => value,
+                };
+                format!("df = df.with_columns({value}.alias({}))", py(column))
+            }
             Operation::SortRows { by, nulls_first } => format!(
                 "df = df.sort({}, descending=[{}], nulls_last={}, maintain_order=True)",
                 py_list(&by.iter().map(|k| k.column.clone()).collect::<Vec<_>>()),
@@ -381,6 +406,32 @@ pub fn to_sql(recipe: &Recipe, table: &str) -> (String, Vec<String>) {
             }
             Operation::FilterRows { condition } => {
                 Some(format!("SELECT * FROM {from} WHERE {condition}"))
+            }
+            Operation::AddColumn {
+                column,
+                expression,
+                condition,
+            } => {
+                let value = match condition {
+                    Some(cond) => format!("CASE WHEN {cond} THEN {expression} END"),
+                    None => format!("({expression})"),
+                };
+                Some(format!(
+                    "SELECT *, {value} AS {} FROM {from}",
+                    ident(column)
+                ))
+            }
+            Operation::UpdateColumn {
+                column,
+                expression,
+                condition,
+            } => {
+                let q = ident(column);
+                let value = match condition {
+                    Some(cond) => format!("CASE WHEN {cond} THEN {expression} ELSE {q} END"),
+                    None => format!("({expression})"),
+                };
+                Some(format!("SELECT * REPLACE ({value} AS {q}) FROM {from}"))
             }
             // ORDER BY alone may reorder rows equal in the keys; numbering
             // the rows first and sorting by that number last keeps them in

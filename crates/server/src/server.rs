@@ -112,6 +112,8 @@ const TITLES: &[(&str, &str)] = &[
     ("cast_columns", "Change column types"),
     ("filter_rows", "Keep rows matching a condition"),
     ("sort_rows", "Sort rows"),
+    ("add_column", "Add a computed column"),
+    ("update_column", "Set a column's values"),
     ("undo", "Undo changes"),
     ("redo", "Redo changes"),
     ("get_history", "Show a table's history"),

@@ -65,13 +65,13 @@ pub struct TableRef {
     pub table: String,
 }
 
-/// Optional guards of a change.
+/// Optional guards of a change. Explained once, in the server's
+/// instructions: repeated in every mutating tool's schema they cost 1,400
+/// characters of tools/list.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct WriteOpts {
-    /// Change only if the table is at this version.
     #[serde(default)]
     pub expected_version: Option<u64>,
-    /// Idempotency key: a retry with it applies once.
     #[serde(default)]
     pub request_id: Option<String>,
 }
@@ -80,7 +80,7 @@ pub struct WriteOpts {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct InitializeRequest {
-    /// Path of the file to load (CSV/TSV/TXT, xlsx/xlsm/xlsb/xls, ods, Parquet, Arrow/Feather, JSON, NDJSON). Every table in it is loaded (every sheet of a workbook). Omit when copying with source_session_id.
+    /// The file to load (omit when copying with source_session_id).
     #[serde(default)]
     pub file_path: Option<String>,
     /// Session to load into; created if it does not exist. Omit for a new session with a fresh id.
@@ -497,10 +497,8 @@ pub enum Strategy {
 pub struct FillMissingRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// Columns to fill (default: every column with missing values the strategy fits).
     #[serde(default)]
     pub columns: Option<Vec<String>>,
-    /// mean, median, min, max, zero, interpolate (numbers); mode, constant, forward, backward (any type).
     pub strategy: Strategy,
     /// The value for strategy "constant".
     #[serde(default)]
@@ -515,10 +513,8 @@ pub struct FillMissingRequest {
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, Default, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum HowWire {
-    /// Drop a row if any of the columns is missing.
     #[default]
     Any,
-    /// Drop a row only if all of the columns are missing.
     All,
 }
 
@@ -837,6 +833,20 @@ pub struct HealthResponse {
     pub warning: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ColumnExpressionRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    pub column: String,
+    /// SQL over the row's columns.
+    pub expression: String,
+    /// Only rows where this SQL condition holds.
+    #[serde(default, rename = "where")]
+    pub condition: Option<String>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
 }
 
 // ----- recipes --------------------------------------------------------------

@@ -236,6 +236,75 @@ pub fn filter_rows(df: &DataFrame, condition: &str) -> Result<(DataFrame, usize)
     Ok((out, removed))
 }
 
+/// Sets column `column` from a SQL expression, in every row or only where
+/// `condition` holds (elsewhere an existing column keeps its value and a new
+/// one is missing). `create`: the column must not exist yet; otherwise it
+/// must. Returns the frame and the rows whose value changed.
+pub fn set_column(
+    df: &DataFrame,
+    column: &str,
+    expression: &str,
+    condition: Option<&str>,
+    create: bool,
+) -> Result<(DataFrame, usize)> {
+    if expression.trim().is_empty() {
+        return Err(OpsError::InvalidArgument(
+            "the expression is empty; write a SQL expression such as \"price * quantity\"".into(),
+        ));
+    }
+    let exists = df.get_column_index(column).is_some();
+    if create && exists {
+        return Err(OpsError::InvalidArgument(format!(
+            "column '{column}' already exists; use update_column to change it, or choose another name"
+        )));
+    }
+    if !create && !exists {
+        crate::columns::resolve(df, &[column.to_string()])?;
+    }
+    if column.starts_with(crate::columns::MARK_PREFIX) || column.trim().is_empty() {
+        return Err(OpsError::InvalidArgument(format!(
+            "'{column}' cannot be a column name here"
+        )));
+    }
+    check_condition(expression)?;
+    let value = sql_expr(expression).map_err(parse_error)?;
+    let new = match condition {
+        Some(cond) if !cond.trim().is_empty() => {
+            check_condition(cond)?;
+            let test = sql_expr(cond).map_err(parse_error)?;
+            let otherwise = if exists { col(column) } else { lit(NULL) };
+            when(test).then(value).otherwise(otherwise)
+        }
+        _ => value,
+    };
+    let lf = df.clone().lazy().select([new.alias("__value")]);
+    estimate::check(&lf, &QueryLimits::default()).map_err(|e| match e {
+        OpsError::Polars(p) => explain_polars(df, p),
+        other => other,
+    })?;
+    let out = lf.collect().map_err(|e| explain_polars(df, e))?;
+    let mut values = out.columns()[0].as_materialized_series().clone();
+    if values.len() == 1 && df.height() != 1 {
+        values = values.new_from_index(0, df.height());
+    }
+    let values = values.with_name(column.into());
+    let changed = if exists {
+        let old = df.column(column)?.as_materialized_series();
+        if old.dtype() == values.dtype() {
+            let same = old.equal_missing(&values)?;
+            same.len() - same.sum().unwrap_or(0) as usize
+        } else {
+            // A new type changes every row, whatever the values print as.
+            df.height()
+        }
+    } else {
+        df.height()
+    };
+    let mut result = df.clone();
+    result.with_column(values.into_column())?;
+    Ok((result, changed))
+}
+
 /// Runs a SELECT over named frames (hidden columns are not visible to SQL).
 /// With `limit`, at most `limit + 1` rows are produced, so the caller can tell
 /// that there were more. The plan is checked against `limits` before it runs.
@@ -297,6 +366,140 @@ fn sql_error(tables: &[(String, DataFrame)], e: PolarsError) -> OpsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (frame, column, expression, where, create) → expected column and rows
+    /// changed, or the start of the error.
+    #[test]
+    fn set_column_cases() {
+        fn frame() -> DataFrame {
+            df!(
+                "price" => [Some(10.0), None, Some(30.0)],
+                "qty" => [Some(2i64), Some(1), None],
+                "name" => ["  Ana ", "Zoë", "bob"],
+                "region" => [Some("EU"), None, Some("US")],
+            )
+            .unwrap()
+        }
+        fn empty() -> DataFrame {
+            frame().head(Some(0))
+        }
+        type Case = (
+            fn() -> DataFrame,
+            &'static str,
+            &'static str,
+            Option<&'static str>,
+            bool,
+            std::result::Result<(Series, usize), &'static str>,
+        );
+        let cases: Vec<Case> = vec![
+            // A new column: nulls propagate.
+            (
+                frame,
+                "total",
+                "price * qty",
+                None,
+                true,
+                Ok((Series::new("total".into(), [Some(20.0), None, None]), 3)),
+            ),
+            // Only where the condition holds; elsewhere missing (a null
+            // condition counts as false).
+            (
+                frame,
+                "eu",
+                "price",
+                Some("region = 'EU'"),
+                true,
+                Ok((Series::new("eu".into(), [Some(10.0), None, None]), 3)),
+            ),
+            // A scalar fills every row.
+            (
+                frame,
+                "one",
+                "1",
+                None,
+                true,
+                Ok((Series::new("one".into(), [1i32, 1, 1]), 3)),
+            ),
+            // Unicode text functions.
+            (
+                frame,
+                "name",
+                "UPPER(TRIM(name))",
+                None,
+                false,
+                Ok((Series::new("name".into(), ["ANA", "ZOË", "BOB"]), 3)),
+            ),
+            // An update where a condition holds keeps the rest.
+            (
+                frame,
+                "price",
+                "price * 2",
+                Some("region = 'US'"),
+                false,
+                Ok((
+                    Series::new("price".into(), [Some(10.0), None, Some(60.0)]),
+                    1,
+                )),
+            ),
+            // Nothing changes: zero rows changed.
+            (
+                frame,
+                "price",
+                "price",
+                None,
+                false,
+                Ok((
+                    Series::new("price".into(), [Some(10.0), None, Some(30.0)]),
+                    0,
+                )),
+            ),
+            // Empty tables work.
+            (
+                empty,
+                "total",
+                "price * qty",
+                None,
+                true,
+                Ok((Series::new("total".into(), Vec::<Option<f64>>::new()), 0)),
+            ),
+            (
+                frame,
+                "price",
+                "1",
+                None,
+                true,
+                Err("column 'price' already exists"),
+            ),
+            (
+                frame,
+                "nope",
+                "1",
+                None,
+                false,
+                Err("column 'nope' not found"),
+            ),
+            (frame, "x", "price +", None, true, Err("invalid SQL")),
+            (frame, "x", "(SELECT 1)", None, true, Err("refused SQL")),
+            (frame, "x", " ", None, true, Err("the expression is empty")),
+        ];
+        for (make, column, expression, condition, create, expected) in cases {
+            let got = set_column(&make(), column, expression, condition, create);
+            match (got, expected) {
+                (Ok((df, changed)), Ok((series, rows))) => {
+                    let got = df.column(column).unwrap().as_materialized_series();
+                    assert!(
+                        got.equals_missing(&series),
+                        "{column} = {expression}: {got:?} != {series:?}"
+                    );
+                    assert_eq!(changed, rows, "{column} = {expression}");
+                }
+                (Err(e), Err(start)) => {
+                    assert!(e.to_string().starts_with(start), "{expression}: {e}")
+                }
+                (got, expected) => panic!("{expression}: {got:?} vs {expected:?}"),
+            }
+        }
+    }
 
     #[test]
     fn guards() {

@@ -216,6 +216,44 @@ impl DataFrameServer {
         let change = self.mutate(&caller, &req.target, &req.write, op).await?;
         Ok(self.reply(&change))
     }
+
+    #[tool(
+        description = "Add a column from a SQL expression over each row, e.g. \"price * qty\", \"UPPER(region)\"; with where, only in those rows (missing elsewhere).",
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
+        output_schema = schema_for_output::<ChangeResponse>()
+    )]
+    async fn add_column(
+        &self,
+        Parameters(req): Parameters<ColumnExpressionRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let op = Operation::AddColumn {
+            column: req.column,
+            expression: req.expression,
+            condition: req.condition,
+        };
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
+    }
+
+    #[tool(
+        description = "Set a column to a SQL expression over each row (e.g. \"price * 1.1\", \"TRIM(name)\"), in every row or only where a condition holds.",
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
+        output_schema = schema_for_output::<ChangeResponse>()
+    )]
+    async fn update_column(
+        &self,
+        Parameters(req): Parameters<ColumnExpressionRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let op = Operation::UpdateColumn {
+            column: req.column,
+            expression: req.expression,
+            condition: req.condition,
+        };
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
+    }
 }
 
 /// What applying an operation to the loaded version gave, besides the edit.
