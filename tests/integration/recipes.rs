@@ -87,6 +87,24 @@ fn operations(names: &[(&str, &str)]) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// January loaded as table `jan` of a new session and put through the ten
+/// operations: (the file, the session, the table's ids).
+async fn january_cleaned(server: &Server, dir: &Path) -> (String, String, Value) {
+    let jan = write(dir, "jan.csv", JANUARY);
+    let loaded = server
+        .ok(
+            "initialize_data_table",
+            json!({ "file_path": jan, "table_name": "jan" }),
+        )
+        .await;
+    let session = loaded["session_id"].as_str().unwrap().to_string();
+    let jan_t = json!({ "session_id": session, "table": "jan" });
+    for (tool, args) in operations(&[]) {
+        server.ok(tool, with(&jan_t, args)).await;
+    }
+    (jan, session, jan_t)
+}
+
 async fn csv_of(server: &Server, dir: &Path, target: &Value, name: &str) -> String {
     let path = dir.join(name);
     server
@@ -99,19 +117,8 @@ async fn csv_of(server: &Server, dir: &Path, target: &Value, name: &str) -> Stri
 async fn a_recipe_replays_on_next_months_file() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path()).await;
-    let jan = write(dir.path(), "jan.csv", JANUARY);
+    let (_, session, jan_t) = january_cleaned(&server, dir.path()).await;
     let feb = write(dir.path(), "feb.csv", FEBRUARY);
-    let s = |v: Value| v["session_id"].as_str().unwrap().to_string();
-    let session = s(server
-        .ok(
-            "initialize_data_table",
-            json!({ "file_path": jan, "table_name": "jan" }),
-        )
-        .await);
-    let jan_t = json!({ "session_id": session, "table": "jan" });
-    for (tool, args) in operations(&[]) {
-        server.ok(tool, with(&jan_t, args)).await;
-    }
     // An undone step is not part of the recipe.
     server
         .ok(
@@ -299,18 +306,8 @@ fn python_polars() -> bool {
 async fn recipes_as_code_give_the_same_table() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path()).await;
-    let jan = write(dir.path(), "jan.csv", JANUARY);
+    let (jan, _, jan_t) = january_cleaned(&server, dir.path()).await;
     let s = |v: Value| v["session_id"].as_str().unwrap().to_string();
-    let session = s(server
-        .ok(
-            "initialize_data_table",
-            json!({ "file_path": jan, "table_name": "jan" }),
-        )
-        .await);
-    let jan_t = json!({ "session_id": session, "table": "jan" });
-    for (tool, args) in operations(&[]) {
-        server.ok(tool, with(&jan_t, args)).await;
-    }
     let cleaned = csv_of(&server, dir.path(), &jan_t, "cleaned.csv").await;
 
     // SQL: every step but the mean fill (v2) says itself exactly in SQL,

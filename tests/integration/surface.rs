@@ -103,6 +103,22 @@ async fn call(client: &RunningService<RoleClient, Heard>, tool: &str, args: Valu
     result.structured_content.unwrap()
 }
 
+/// Flags of a server on the embedded store in `dir`: servers built with them
+/// share one store, as processes on one data directory do.
+fn shared_store(dir: &Path) -> Vec<String> {
+    let data = dir.join("data");
+    [
+        "--storage",
+        "embedded",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--allow-dir",
+        dir.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn write(dir: &Path, name: &str, content: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
@@ -346,17 +362,8 @@ async fn prompts_render_with_their_arguments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_hear_changes_made_by_another_server() {
     let dir = tempfile::tempdir().unwrap();
-    let allow = dir.path().to_str().unwrap();
-    let data = dir.path().join("data");
-    let data = data.to_str().unwrap();
-    let flags = [
-        "--storage",
-        "embedded",
-        "--data-dir",
-        data,
-        "--allow-dir",
-        allow,
-    ];
+    let flags = shared_store(dir.path());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let (a, heard) = connect(&flags).await;
     let (b, _) = connect(&flags).await;
     let file = write(dir.path(), "sales.csv", SALES);
@@ -424,17 +431,8 @@ async fn set_level(client: &RunningService<RoleClient, Heard>, level: LoggingLev
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listeners_of_the_current_revision_hear_updates() {
     let dir = tempfile::tempdir().unwrap();
-    let allow = dir.path().to_str().unwrap();
-    let data = dir.path().join("data");
-    let data = data.to_str().unwrap();
-    let flags = [
-        "--storage",
-        "embedded",
-        "--data-dir",
-        data,
-        "--allow-dir",
-        allow,
-    ];
+    let flags = shared_store(dir.path());
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let (a, _) = connect_with(
         &flags,
         rmcp::service::ClientLifecycleMode::Discover {

@@ -6,19 +6,16 @@
 // clients of the earlier revisions use them, and these tests are such clients.
 #![allow(deprecated)]
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rmcp::RoleClient;
 use rmcp::model::{ReadResourceRequestParams, SubscribeRequestParams};
 use rmcp::service::RunningService;
-use rmcp::transport::TokioChildProcess;
-use rmcp::{RoleClient, ServiceExt};
 use serde_json::json;
 use tests::mcp::{Server, Storage};
-use tokio::process::Command;
 
-use crate::{bin, ids, load_sales, with};
+use crate::{bin, client_with, ids, load_sales, with};
 
 /// The URIs of the updates a client heard.
 #[derive(Clone, Default)]
@@ -39,17 +36,8 @@ async fn subscriber(
     storage: &Storage,
     allow: &std::path::Path,
 ) -> (RunningService<RoleClient, Updates>, Updates) {
-    let mut cmd = Command::new(bin());
-    Server::configure(&mut cmd, Some(storage), allow, &[]);
-    let (transport, _) = TokioChildProcess::builder(cmd)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn dataframe-mcp");
     let updates = Updates::default();
-    let client = tokio::time::timeout(Duration::from_secs(30), updates.clone().serve(transport))
-        .await
-        .expect("initialize within 30 s")
-        .expect("MCP initialize");
+    let (client, _) = client_with(storage, allow, updates.clone()).await;
     (client, updates)
 }
 

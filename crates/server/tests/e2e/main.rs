@@ -24,6 +24,27 @@ pub fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_dataframe-mcp"))
 }
 
+/// A server process on `storage` and a client of it with its own handler
+/// (to hear notifications, or to declare capabilities); also the pid.
+pub async fn client_with<H: rmcp::ServiceExt<rmcp::RoleClient>>(
+    storage: &tests::mcp::Storage,
+    allow: &Path,
+    handler: H,
+) -> (rmcp::service::RunningService<rmcp::RoleClient, H>, u32) {
+    let mut cmd = tokio::process::Command::new(bin());
+    Server::configure(&mut cmd, Some(storage), allow, &[]);
+    let (transport, _) = rmcp::transport::TokioChildProcess::builder(cmd)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn dataframe-mcp");
+    let pid = transport.id().expect("pid");
+    let client = tokio::time::timeout(std::time::Duration::from_secs(30), handler.serve(transport))
+        .await
+        .expect("initialize within 30 s")
+        .expect("MCP initialize");
+    (client, pid)
+}
+
 pub fn write(dir: &Path, name: &str, content: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();

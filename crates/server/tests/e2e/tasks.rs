@@ -2,42 +2,28 @@
 //! followed (progress, result) and cancelled from process B on the same
 //! store, and a task whose process is killed is reported failed.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use rmcp::RoleClient;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CancelTaskParams, ClientCapabilities, ClientConfig,
     GetTaskParams, Implementation, TaskPayload, TaskStatus,
 };
 use rmcp::service::RunningService;
-use rmcp::transport::TokioChildProcess;
-use rmcp::{RoleClient, ServiceExt};
 use serde_json::json;
-use tests::mcp::{Server, Storage};
-use tokio::process::Command;
+use tests::mcp::Storage;
 
-use crate::{bin, write};
+use crate::{client_with, write};
 
 type Client = RunningService<RoleClient, ClientConfig>;
 
 /// A server process and a client that declares the tasks extension.
 async fn tasks_client(storage: &Storage, allow: &std::path::Path) -> (Client, u32) {
-    let mut cmd = Command::new(bin());
-    Server::configure(&mut cmd, Some(storage), allow, &[]);
-    let (transport, _) = TokioChildProcess::builder(cmd)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn dataframe-mcp");
-    let pid = transport.id().expect("pid");
     let info = ClientConfig::new(
         ClientCapabilities::builder().enable_tasks().build(),
         Implementation::new("tasks-test", "1"),
     );
-    let client = tokio::time::timeout(Duration::from_secs(30), info.serve(transport))
-        .await
-        .expect("initialize within 30 s")
-        .expect("MCP initialize");
-    (client, pid)
+    client_with(storage, allow, info).await
 }
 
 /// A CSV of `rows` rows (3M take a debug build about a second to load).
