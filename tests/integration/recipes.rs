@@ -105,6 +105,15 @@ async fn january_cleaned(server: &Server, dir: &Path) -> (String, String, Value)
     (jan, session, jan_t)
 }
 
+/// A mapping argument: recipe column → table column.
+fn mapping_of(names: &[(&str, &str)]) -> Value {
+    names
+        .iter()
+        .map(|(k, v)| (k.to_string(), json!(v)))
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
 async fn csv_of(server: &Server, dir: &Path, target: &Value, name: &str) -> String {
     let path = dir.join(name);
     server
@@ -154,11 +163,7 @@ async fn a_recipe_replays_on_next_months_file() {
         ("qty", "Qty"),
         ("note", "Note"),
     ];
-    let mapping: Value = names
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
+    let mapping = mapping_of(&names);
 
     // A dry run commits nothing and says what each step would do.
     let dry = server
@@ -236,11 +241,7 @@ async fn a_recipe_replays_on_next_months_file() {
     assert!(e.contains("pass mapping"), "{e}");
     // A mapping that misses one column: the steps before it stay, and the
     // error says how to take them back.
-    let partial: Value = names[..4]
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect::<serde_json::Map<_, _>>()
-        .into();
+    let partial = mapping_of(&names[..4]);
     let e = server
         .err(
             "apply_recipe",

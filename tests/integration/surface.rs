@@ -91,6 +91,11 @@ async fn connect_with(
     (client, heard)
 }
 
+/// A server on the memory store allowed to read `dir`, and its client.
+async fn on_memory(dir: &Path) -> (RunningService<RoleClient, Heard>, Heard) {
+    connect(&["--storage", "memory", "--allow-dir", dir.to_str().unwrap()]).await
+}
+
 async fn call(client: &RunningService<RoleClient, Heard>, tool: &str, args: Value) -> Value {
     let result = client
         .call_tool(
@@ -156,8 +161,7 @@ async fn wait_until(what: &str, within: Duration, mut done: impl FnMut() -> bool
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tables_are_resources_with_links_and_history() {
     let dir = tempfile::tempdir().unwrap();
-    let allow = dir.path().to_str().unwrap();
-    let (client, _) = connect(&["--storage", "memory", "--allow-dir", allow]).await;
+    let (client, _) = on_memory(dir.path()).await;
     let file = write(dir.path(), "sales.csv", SALES);
     let loaded = client
         .call_tool(
@@ -257,8 +261,7 @@ async fn tables_are_resources_with_links_and_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn completions_offer_own_sessions_tables_columns_and_strategies() {
     let dir = tempfile::tempdir().unwrap();
-    let allow = dir.path().to_str().unwrap();
-    let (client, _) = connect(&["--storage", "memory", "--allow-dir", allow]).await;
+    let (client, _) = on_memory(dir.path()).await;
     let file = write(dir.path(), "sales.csv", SALES);
     call(
         &client,
@@ -323,8 +326,7 @@ async fn completions_offer_own_sessions_tables_columns_and_strategies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompts_render_with_their_arguments() {
     let dir = tempfile::tempdir().unwrap();
-    let allow = dir.path().to_str().unwrap();
-    let (client, _) = connect(&["--storage", "memory", "--allow-dir", allow]).await;
+    let (client, _) = on_memory(dir.path()).await;
     let prompts = client.list_all_prompts().await.unwrap();
     let names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
@@ -486,8 +488,7 @@ async fn listeners_of_the_current_revision_hear_updates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_problems_are_logged_to_the_client() {
     let dir = tempfile::tempdir().unwrap();
-    let allow = dir.path().to_str().unwrap();
-    let (client, heard) = connect(&["--storage", "memory", "--allow-dir", allow]).await;
+    let (client, heard) = on_memory(dir.path()).await;
     set_level(&client, LoggingLevel::Info).await;
     // A workbook with one empty sheet: the other loads, the empty one is a
     // problem, reported in the result and logged.
@@ -537,8 +538,7 @@ async fn load_problems_are_logged_to_the_client() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn progress_says_what_a_load_is_doing() {
     let dir = tempfile::tempdir().unwrap();
-    let allow = dir.path().to_str().unwrap();
-    let (client, heard) = connect(&["--storage", "memory", "--allow-dir", allow]).await;
+    let (client, heard) = on_memory(dir.path()).await;
     let file = write(dir.path(), "big.csv", &big_csv(100_000));
     call(
         &client,
@@ -594,8 +594,7 @@ fn big_csv(rows: u64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_load_commits_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let allow = dir.path().to_str().unwrap();
-    let (client, heard) = connect(&["--storage", "memory", "--allow-dir", allow]).await;
+    let (client, heard) = on_memory(dir.path()).await;
     // Big enough that parsing it takes a while in a debug build.
     let file = write(dir.path(), "big.csv", &big_csv(4_000_000));
     let mut params = CallToolRequestParams::new("initialize_data_table").with_arguments(

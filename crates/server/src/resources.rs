@@ -217,9 +217,12 @@ impl DataFrameServer {
                 .await?;
             history.markdown()
         } else {
+            // One load gives the columns and the head; the preview then
+            // reads the same (now cached) version.
             let session = caller.stored(&parsed.session_id)?;
-            let columns = self.store().columns(&session, &parsed.table).await?;
-            let (_, state) = self.store().table_state(&session, &parsed.table).await?;
+            let loaded = self.store().load(&session, &parsed.table).await?;
+            let columns = crate::tools::column_list(&loaded.df, usize::MAX);
+            let state = &loaded.state;
             let preview = self
                 .preview(
                     caller,
@@ -232,10 +235,6 @@ impl DataFrameServer {
                     },
                 )
                 .await?;
-            let visible: Vec<&(String, String)> = columns
-                .iter()
-                .filter(|(name, _)| !name.starts_with(dfmcp_ops::columns::MARK_PREFIX))
-                .collect();
             let mut text = format!(
                 "# `{}` in session `{}`\nVersion {} (undo {} / redo {} steps): {} rows × {} columns. Last change: {}\n\n## Columns\n",
                 parsed.table,
@@ -244,16 +243,16 @@ impl DataFrameServer {
                 state.undo.len(),
                 state.redo.len(),
                 thousands(state.head.rows),
-                visible.len(),
+                columns.len(),
                 state.head.summary,
             );
-            for (name, dtype) in visible.iter().take(VIEW_COLUMNS) {
-                text.push_str(&format!("- `{name}`: {dtype}\n"));
+            for column in columns.iter().take(VIEW_COLUMNS) {
+                text.push_str(&format!("- `{}`: {}\n", column.name, column.dtype));
             }
-            if visible.len() > VIEW_COLUMNS {
+            if columns.len() > VIEW_COLUMNS {
                 text.push_str(&format!(
                     "- … and {} more (get_table_summary pages through them)\n",
-                    visible.len() - VIEW_COLUMNS
+                    columns.len() - VIEW_COLUMNS
                 ));
             }
             text.push_str("\n## First rows\n");
