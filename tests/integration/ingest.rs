@@ -779,3 +779,27 @@ fn a_source_is_read_at_one_path_and_named_after_another() {
     let err = dfmcp_ingest::load(&src, &LoadOptions::default(), &Limits::default()).unwrap_err();
     assert!(err.to_string().contains("shown.csv"), "{err}");
 }
+
+/// Regression: "04/05/2024" loaded as 4 May without a word, so a month-first
+/// file's dates all moved. Dates that read both ways stay text, with a note
+/// naming parse_dates; a day over 12 settles it.
+#[test]
+fn dates_that_read_both_ways_stay_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let (df, notes) = load_one(
+        &write(
+            dir.path(),
+            "ambiguous.csv",
+            b"either,settled\n04/05/2024,04/05/2024\n01/02/2024,25/02/2024\n",
+        ),
+        &LoadOptions::default(),
+    );
+    assert_eq!(df.column("either").unwrap().dtype(), &DataType::String);
+    assert_eq!(df.column("settled").unwrap().dtype(), &DataType::Date);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("either") && n.contains("parse_dates")),
+        "{notes:?}"
+    );
+}

@@ -805,7 +805,14 @@ fn parse_temporal_columns(df: &mut DataFrame, notes: &mut Vec<String>) -> Polars
             continue;
         };
         let failed = parsed.null_count() - text.null_count();
-        if failed == 0 {
+        if failed == 0 && day_month_ambiguous(&parsed, first)? {
+            // 03/04/2024 is March or April: reading it one way without a
+            // word would silently move every date of a month-first file.
+            notes.push(format!(
+                "column {} holds dates that read both day first and month first (no day is over 12); it was kept as text: parse_dates with day_first true or false reads it",
+                column.name()
+            ));
+        } else if failed == 0 {
             parsed_columns.push(parsed.with_name(column.name().clone()).into_column());
         } else {
             notes.push(format!(
@@ -819,6 +826,28 @@ fn parse_temporal_columns(df: &mut DataFrame, notes: &mut Vec<String>) -> Polars
         df.with_column(column)?;
     }
     Ok(())
+}
+
+/// Whether dates written day or month first (not year first) could be read
+/// the other way round too: no day of the month is over 12.
+fn day_month_ambiguous(parsed: &Series, first: &str) -> PolarsResult<bool> {
+    let year_first = first
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .count()
+        >= 4;
+    if year_first || !matches!(parsed.dtype(), DataType::Date | DataType::Datetime(..)) {
+        return Ok(false);
+    }
+    let days = parsed.cast(&DataType::Date)?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+    Ok(days.date()?.physical().iter().flatten().all(|d| {
+        use chrono::Datelike;
+        epoch
+            .checked_add_signed(chrono::TimeDelta::days(d as i64))
+            .is_none_or(|date| date.day() <= 12)
+    }))
 }
 
 /// `text` parsed as the temporal type its first value suggests, or `None`
