@@ -23,16 +23,21 @@
 
 pub mod columns;
 mod error;
+pub mod fuzzy;
 pub mod inspect;
 pub mod missing;
 mod operation;
+pub mod outliers;
 pub mod recipe;
 pub mod recipe_code;
+pub mod reshape;
 pub mod sql;
+pub mod text;
 pub mod transform;
+pub mod validate;
 pub mod values;
 
 pub use error::{Limit, OpsError, Result};
 pub use missing::{FillStrategy, How};
-pub use operation::{Applied, Meta, Operation};
+pub use operation::{Applied, Meta, Operation, code_warnings};
 pub use transform::{Keep, SortKey};

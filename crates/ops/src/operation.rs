@@ -8,8 +8,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::error::Result;
+use crate::fuzzy::{MergeGroup, merge_values};
 use crate::missing::{FillStrategy, How, drop_missing, fill_missing, mark_intentional_missing};
+use crate::outliers::{Action as OutlierAction, Method as OutlierMethod, describe, outliers};
+use crate::reshape::{AggFn, Aggregate, group_aggregate, pivot, unpivot};
 use crate::sql::{filter_rows, set_column};
+use crate::text::{
+    TextCleaning, clean_text, merge_columns, parse_dates, resolved_formats, split_column,
+};
 use crate::transform::{
     Keep, SortKey, cast_columns, drop_columns, drop_duplicates, rename_columns, sort_rows,
 };
@@ -84,6 +90,88 @@ pub enum Operation {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         condition: Option<String>,
     },
+    CleanText {
+        /// Every text column when empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        columns: Vec<String>,
+        #[serde(flatten)]
+        how: TextCleaning,
+    },
+    ParseDates {
+        columns: Vec<String>,
+        /// Detected per column when empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        formats: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        day_first: Option<bool>,
+    },
+    SplitColumn {
+        column: String,
+        separator: String,
+        into: Vec<String>,
+        #[serde(default)]
+        drop_original: bool,
+    },
+    MergeColumns {
+        columns: Vec<String>,
+        into: String,
+        #[serde(default)]
+        separator: String,
+        #[serde(default = "yes")]
+        skip_missing: bool,
+        #[serde(default)]
+        drop_originals: bool,
+    },
+    /// Flags or nulls outliers (a report alone is not an operation).
+    #[serde(rename = "find_outliers")]
+    Outliers {
+        columns: Vec<String>,
+        #[serde(default)]
+        method: OutlierMethod,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        threshold: Option<f64>,
+        /// flag or null.
+        then: OutlierAction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        flag_column: Option<String>,
+    },
+    MergeDuplicates {
+        column: String,
+        groups: Vec<MergeGroup>,
+    },
+    GroupAggregate {
+        #[serde(default)]
+        by: Vec<String>,
+        aggregates: Vec<Aggregate>,
+    },
+    Pivot {
+        index: Vec<String>,
+        columns: String,
+        values: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        function: Option<AggFn>,
+    },
+    Unpivot {
+        index: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        columns: Vec<String>,
+        #[serde(default = "variable")]
+        variable_name: String,
+        #[serde(default = "value")]
+        value_name: String,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn variable() -> String {
+    "variable".into()
+}
+
+fn value() -> String {
+    "value".into()
 }
 
 /// The outcome of applying an operation.
@@ -99,6 +187,9 @@ pub struct Applied {
     /// are the inputs themselves (the same arrays), so a store sees no new
     /// version.
     pub changed: bool,
+    /// The operation as it should be recorded and replayed, when applying
+    /// settled something the caller left open (the date formats detected).
+    pub resolved: Option<Operation>,
 }
 
 const REASONS: &str = "intentional_missing_reasons";
@@ -118,6 +209,15 @@ impl Operation {
             Operation::SortRows { .. } => "sort_rows",
             Operation::AddColumn { .. } => "add_column",
             Operation::UpdateColumn { .. } => "update_column",
+            Operation::CleanText { .. } => "clean_text",
+            Operation::ParseDates { .. } => "parse_dates",
+            Operation::SplitColumn { .. } => "split_column",
+            Operation::MergeColumns { .. } => "merge_columns",
+            Operation::Outliers { .. } => "find_outliers",
+            Operation::MergeDuplicates { .. } => "merge_duplicates",
+            Operation::GroupAggregate { .. } => "group_aggregate",
+            Operation::Pivot { .. } => "pivot",
+            Operation::Unpivot { .. } => "unpivot",
         }
     }
 
@@ -136,6 +236,7 @@ impl Operation {
         let rows = df.height();
         let original = meta;
         let mut meta = meta.clone();
+        let mut resolved = None;
         let (out, summary, details, noop) = match self {
             Operation::FillMissing {
                 columns,
@@ -341,6 +442,262 @@ impl Operation {
                     !create && changed == 0,
                 )
             }
+            Operation::CleanText { columns, how } => {
+                let (out, reports) = clean_text(df, columns, how)?;
+                let total: usize = reports.iter().map(|r| r.changed).sum();
+                let touched: Vec<String> = reports
+                    .iter()
+                    .filter(|r| r.changed > 0)
+                    .map(|r| format!("{} ({})", r.column, r.changed))
+                    .collect();
+                (
+                    out,
+                    format!(
+                        "Cleaned text ({}): {total} value{} changed{}",
+                        how.steps().join(", "),
+                        plural(total),
+                        if touched.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" in {}", touched.join(", "))
+                        }
+                    ),
+                    json!({ "values_changed": total, "columns": reports }),
+                    total == 0,
+                )
+            }
+            Operation::ParseDates {
+                columns,
+                formats,
+                day_first,
+            } => {
+                let (out, reports) = parse_dates(df, columns, formats, *day_first)?;
+                if formats.is_empty()
+                    && let Some(found) = resolved_formats(&reports)
+                {
+                    resolved = Some(Operation::ParseDates {
+                        columns: columns.clone(),
+                        formats: found,
+                        day_first: *day_first,
+                    });
+                }
+                let parts: Vec<String> = reports
+                    .iter()
+                    .map(|r| {
+                        if r.already {
+                            return format!("{} is {} already (left as it is)", r.column, r.to);
+                        }
+                        let mut p = format!(
+                            "{} as {} ({}): {} read",
+                            r.column,
+                            r.to,
+                            r.formats.join(" | "),
+                            r.parsed
+                        );
+                        if r.failed > 0 {
+                            p.push_str(&format!(", {} unreadable became missing", r.failed));
+                        }
+                        if r.ambiguous.is_some() {
+                            p.push_str(", ambiguous day/month");
+                        }
+                        p
+                    })
+                    .collect();
+                let mut warnings: Vec<String> = reports
+                    .iter()
+                    .filter_map(|r| r.ambiguous.as_ref().map(|a| format!("{}: {a}", r.column)))
+                    .collect();
+                warnings.extend(reports.iter().filter(|r| r.failed > 0).map(|r| {
+                    format!(
+                        "{}: {} value{} no format read became missing (e.g. {}); undo and pass formats to read them",
+                        r.column,
+                        r.failed,
+                        plural(r.failed),
+                        r.failed_examples
+                            .iter()
+                            .map(|e| format!("'{e}'"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }));
+                (
+                    out,
+                    format!("Parsed dates: {}", parts.join("; ")),
+                    json!({ "columns": reports, "warnings": warnings }),
+                    reports.iter().all(|r| r.already),
+                )
+            }
+            Operation::SplitColumn {
+                column,
+                separator,
+                into,
+                drop_original,
+            } => {
+                let (out, report) = split_column(df, column, separator, into, *drop_original)?;
+                if *drop_original && let Some(Value::Object(reasons)) = meta.get_mut(REASONS) {
+                    reasons.remove(column);
+                }
+                (
+                    out,
+                    format!(
+                        "Split {column} at \"{separator}\" into {} ({} row{} split){}",
+                        into.join(", "),
+                        report.rows_split,
+                        plural(report.rows_split),
+                        if *drop_original {
+                            ", dropped the original"
+                        } else {
+                            ""
+                        }
+                    ),
+                    json!(report),
+                    false,
+                )
+            }
+            Operation::MergeColumns {
+                columns,
+                into,
+                separator,
+                skip_missing,
+                drop_originals,
+            } => {
+                let (out, missing) =
+                    merge_columns(df, columns, into, separator, *skip_missing, *drop_originals)?;
+                if *drop_originals && let Some(Value::Object(reasons)) = meta.get_mut(REASONS) {
+                    for c in columns {
+                        reasons.remove(c);
+                    }
+                }
+                (
+                    out,
+                    format!(
+                        "Merged {} into {into} with \"{separator}\" ({missing} row{} missing){}",
+                        columns.join(", "),
+                        plural(missing),
+                        if *drop_originals {
+                            ", dropped the originals"
+                        } else {
+                            ""
+                        }
+                    ),
+                    json!({ "rows_missing": missing }),
+                    false,
+                )
+            }
+            Operation::Outliers {
+                columns,
+                method,
+                threshold,
+                then: action,
+                flag_column,
+            } => {
+                if *action == OutlierAction::Report {
+                    return Err(crate::OpsError::InvalidArgument(
+                        "a report of outliers changes nothing; choose action flag or null to change the table".into(),
+                    ));
+                }
+                let (out, reports) = outliers(
+                    df,
+                    columns,
+                    *method,
+                    *threshold,
+                    *action,
+                    flag_column.as_deref(),
+                )?;
+                let total: usize = reports.iter().map(|r| r.outliers).sum();
+                let what = match action {
+                    OutlierAction::Flag => format!(
+                        "Flagged {total} outlier{} in column {}",
+                        plural(total),
+                        flag_column.as_deref().unwrap_or("is_outlier")
+                    ),
+                    _ => format!("Made {total} outlier{} missing", plural(total)),
+                };
+                (
+                    out,
+                    format!("{what}: {}", describe(&reports, *method, *threshold)),
+                    json!({ "outliers": total, "columns": reports, "warnings": code_warnings(&reports) }),
+                    *action == OutlierAction::Null && total == 0,
+                )
+            }
+            Operation::MergeDuplicates { column, groups } => {
+                let (out, changed) = merge_values(df, column, groups)?;
+                (
+                    out,
+                    format!(
+                        "Merged {} group{} of similar values in {column}: {changed} cell{} changed",
+                        groups.len(),
+                        plural(groups.len()),
+                        plural(changed)
+                    ),
+                    json!({ "cells_changed": changed }),
+                    changed == 0,
+                )
+            }
+            Operation::GroupAggregate { by, aggregates } => {
+                let out = group_aggregate(df, by, aggregates)?;
+                meta.remove(REASONS);
+                let names: Vec<String> = aggregates.iter().map(|a| a.output_name()).collect();
+                (
+                    out.clone(),
+                    format!(
+                        "Grouped {rows} rows{} into {} group{} with {}",
+                        if by.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" by {}", by.join(", "))
+                        },
+                        out.height(),
+                        plural(out.height()),
+                        names.join(", ")
+                    ),
+                    json!({ "groups": out.height() }),
+                    false,
+                )
+            }
+            Operation::Pivot {
+                index,
+                columns,
+                values,
+                function,
+            } => {
+                let out = pivot(df, index, columns, values, *function)?;
+                meta.remove(REASONS);
+                (
+                    out.clone(),
+                    format!(
+                        "Pivoted {values} by {} (rows) and {columns} (columns, {} of them){}",
+                        index.join(", "),
+                        out.width() - index.len(),
+                        function
+                            .map(|f| format!(", {} of each pair", f.name()))
+                            .unwrap_or_default()
+                    ),
+                    json!({ "rows": out.height(), "columns": out.width() }),
+                    false,
+                )
+            }
+            Operation::Unpivot {
+                index,
+                columns,
+                variable_name,
+                value_name,
+            } => {
+                let out = unpivot(df, index, columns, variable_name, value_name)?;
+                meta.remove(REASONS);
+                let n = df.width() - index.len();
+                (
+                    out.clone(),
+                    format!(
+                        "Unpivoted {} column{} into {variable_name}/{value_name}: {} rows",
+                        if columns.is_empty() { n } else { columns.len() },
+                        plural(if columns.is_empty() { n } else { columns.len() }),
+                        out.height()
+                    ),
+                    json!({ "rows": out.height() }),
+                    false,
+                )
+            }
             Operation::FilterRows { condition } => {
                 let (out, removed) = filter_rows(df, condition)?;
                 (
@@ -381,8 +738,25 @@ impl Operation {
             summary,
             details,
             changed: !unchanged,
+            resolved,
         })
     }
+}
+
+/// An outlying value seen many times is more often a code for "missing"
+/// (-999, 9999) than a measurement: say so.
+pub fn code_warnings(reports: &[crate::outliers::OutlierReport]) -> Vec<String> {
+    reports
+        .iter()
+        .flat_map(|r| {
+            r.frequent.iter().filter(|(_, n)| *n >= 3).map(move |(v, n)| {
+                format!(
+                    "{}: the outlier {v} occurs {n} times; if it stands for \"missing\", make it missing (update_column … where {} = {v}) and mark_intentional_missing if meaningful",
+                    r.column, r.column
+                )
+            })
+        })
+        .collect()
 }
 
 fn plural(n: usize) -> &'static str {

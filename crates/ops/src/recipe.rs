@@ -13,6 +13,7 @@ use sqlparser::parser::Parser;
 
 use crate::error::{OpsError, Result};
 use crate::operation::{Meta, Operation};
+use crate::reshape::Aggregate;
 use crate::transform::SortKey;
 
 /// The version of the recipe format.
@@ -127,6 +128,34 @@ impl Operation {
                 c.extend(condition.as_deref().map(sql_columns).unwrap_or_default());
                 c
             }
+            Operation::CleanText { columns, .. }
+            | Operation::ParseDates { columns, .. }
+            | Operation::MergeColumns { columns, .. }
+            | Operation::Outliers { columns, .. } => columns.clone(),
+            Operation::SplitColumn { column, .. } | Operation::MergeDuplicates { column, .. } => {
+                vec![column.clone()]
+            }
+            Operation::GroupAggregate { by, aggregates } => {
+                let mut c = by.clone();
+                c.extend(aggregates.iter().filter_map(|a| a.column.clone()));
+                c
+            }
+            Operation::Pivot {
+                index,
+                columns,
+                values,
+                ..
+            } => {
+                let mut c = index.clone();
+                c.push(columns.clone());
+                c.push(values.clone());
+                c
+            }
+            Operation::Unpivot { index, columns, .. } => {
+                let mut c = index.clone();
+                c.extend(columns.iter().cloned());
+                c
+            }
         };
         let mut seen = std::collections::HashSet::new();
         out.retain(|c| seen.insert(c.clone()));
@@ -223,6 +252,96 @@ impl Operation {
                     .map(|c| map_sql_columns(&c, mapping))
                     .transpose()?,
             },
+            Operation::CleanText { columns, how } => Operation::CleanText {
+                columns: map_all(&columns),
+                how,
+            },
+            Operation::ParseDates {
+                columns,
+                formats,
+                day_first,
+            } => Operation::ParseDates {
+                columns: map_all(&columns),
+                formats,
+                day_first,
+            },
+            // New columns keep the recipe's names.
+            Operation::SplitColumn {
+                column,
+                separator,
+                into,
+                drop_original,
+            } => Operation::SplitColumn {
+                column: map(&column),
+                separator,
+                into,
+                drop_original,
+            },
+            Operation::MergeColumns {
+                columns,
+                into,
+                separator,
+                skip_missing,
+                drop_originals,
+            } => Operation::MergeColumns {
+                columns: map_all(&columns),
+                into,
+                separator,
+                skip_missing,
+                drop_originals,
+            },
+            Operation::Outliers {
+                columns,
+                method,
+                threshold,
+                then,
+                flag_column,
+            } => Operation::Outliers {
+                columns: map_all(&columns),
+                method,
+                threshold,
+                then,
+                flag_column,
+            },
+            Operation::MergeDuplicates { column, groups } => Operation::MergeDuplicates {
+                column: map(&column),
+                groups,
+            },
+            // An aggregate keeps the name the recipe gave it, so later steps
+            // find it.
+            Operation::GroupAggregate { by, aggregates } => Operation::GroupAggregate {
+                by: map_all(&by),
+                aggregates: aggregates
+                    .into_iter()
+                    .map(|a| Aggregate {
+                        alias: Some(a.output_name()),
+                        column: a.column.as_ref().map(map),
+                        function: a.function,
+                    })
+                    .collect(),
+            },
+            Operation::Pivot {
+                index,
+                columns,
+                values,
+                function,
+            } => Operation::Pivot {
+                index: map_all(&index),
+                columns: map(&columns),
+                values: map(&values),
+                function,
+            },
+            Operation::Unpivot {
+                index,
+                columns,
+                variable_name,
+                value_name,
+            } => Operation::Unpivot {
+                index: map_all(&index),
+                columns: map_all(&columns),
+                variable_name,
+                value_name,
+            },
         })
     }
 }
@@ -253,6 +372,42 @@ impl Recipe {
                 Operation::AddColumn { column, .. } => {
                     active.remove(column);
                 }
+                Operation::SplitColumn {
+                    column,
+                    into,
+                    drop_original,
+                    ..
+                } => {
+                    for c in into {
+                        active.remove(c);
+                    }
+                    if *drop_original {
+                        active.remove(column);
+                    }
+                }
+                Operation::MergeColumns {
+                    columns,
+                    into,
+                    drop_originals,
+                    ..
+                } => {
+                    active.remove(into);
+                    if *drop_originals {
+                        for c in columns {
+                            active.remove(c);
+                        }
+                    }
+                }
+                Operation::Outliers {
+                    flag_column: Some(c),
+                    ..
+                } => {
+                    active.remove(c);
+                }
+                // The table is new: only the keys keep their (mapped) names.
+                Operation::GroupAggregate { by, .. } => active.retain(|k, _| by.contains(k)),
+                Operation::Pivot { index, .. } => active.retain(|k, _| index.contains(k)),
+                Operation::Unpivot { index, .. } => active.retain(|k, _| index.contains(k)),
                 _ => {}
             }
         }

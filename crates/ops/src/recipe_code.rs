@@ -19,6 +19,10 @@ fn py(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
+fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
 fn py_list(items: &[String]) -> String {
     format!(
         "[{}]",
@@ -164,6 +168,128 @@ def cast(df, name, dtype, fmt=None):
     else:
         e = c.cast(dtype, strict=False)
     return df.with_columns(e.alias(name))
+
+
+def clean_text(df, columns, replace=None, repl="", strip_accents=False, strip_punctuation=False,
+               collapse_spaces=False, trim=False, case=None, empty_as_missing=False):
+    """Cleans text columns (every text column when none are named), steps in
+    the server's order."""
+    import unicodedata
+    names = columns or [n for n, t in df.schema.items() if t == pl.String]
+    exprs = []
+    for name in names:
+        e = pl.col(name)
+        if replace is not None:
+            e = e.str.replace_all(replace, repl)
+        if strip_accents:
+            e = e.map_elements(lambda v: "".join(c for c in unicodedata.normalize("NFKD", v)
+                                                 if not unicodedata.combining(c)),
+                               return_dtype=pl.String)
+        if strip_punctuation:
+            e = e.str.replace_all(r"\p{P}", "")
+        if collapse_spaces:
+            e = e.str.replace_all(r"\s+", " ")
+        if trim:
+            e = e.str.strip_chars()
+        if case == "lower":
+            e = e.str.to_lowercase()
+        elif case == "upper":
+            e = e.str.to_uppercase()
+        elif case == "title":
+            e = e.str.to_titlecase()
+        if empty_as_missing:
+            e = pl.when(e == "").then(None).otherwise(e)
+        exprs.append(e.alias(name))
+    return df.with_columns(exprs)
+
+
+TIME_CODES = ("%H", "%I", "%M", "%S", "%T", "%R")
+
+
+def parse_dates(df, columns, formats):
+    """Reads dates from text: the first format that reads a value wins."""
+    timed = any(code in f for f in formats for code in TIME_CODES)
+    for name in columns:
+        c = pl.col(name).str.strip_chars()
+        parts = []
+        for f in formats:
+            if not timed:
+                parts.append(c.str.to_date(f, strict=False, exact=True))
+            elif any(code in f for code in TIME_CODES):
+                parts.append(c.str.to_datetime(f, time_unit="us", strict=False, exact=True))
+            else:
+                parts.append(c.str.to_date(f, strict=False, exact=True).cast(pl.Datetime("us")))
+        df = df.with_columns(pl.coalesce(parts).alias(name))
+    return df
+
+
+def split_column(df, name, sep, into, drop):
+    tmp = "__dfmcp_split"
+    df = df.rename({name: tmp})
+    parts = df.select(pl.col(tmp).str.splitn(sep, len(into)).struct.rename_fields(into)).unnest(tmp)
+    order = []
+    for c in df.columns:
+        order.append(c)
+        if c == tmp:
+            order.extend(into)
+    df = pl.concat([df, parts], how="horizontal").select(order)
+    return df.drop(tmp) if drop else df.rename({tmp: name})
+
+
+def merge_columns(df, columns, into, sep, skip_missing, drop):
+    e = pl.concat_str([pl.col(c).cast(pl.String) for c in columns], separator=sep,
+                      ignore_nulls=skip_missing)
+    if skip_missing:
+        e = pl.when(pl.all_horizontal([pl.col(c).is_null() for c in columns])).then(None).otherwise(e)
+    if drop:
+        order = [into if c == columns[0] else c for c in df.columns
+                 if c == columns[0] or c not in columns]
+    else:
+        last = max(df.columns.index(c) for c in columns)
+        order = list(df.columns)
+        order.insert(last + 1, into)
+    return df.with_columns(e.alias("__dfmcp_merged")).drop(
+        [c for c in columns if drop and c != columns[0]] + ([columns[0]] if drop else [])
+    ).rename({"__dfmcp_merged": into}).select(order)
+
+
+def outliers(df, columns, method, k, action, flag):
+    masks = []
+    for name in columns:
+        s = df[name].cast(pl.Float64)
+        finite = s.filter(s.is_finite())
+        if finite.len() < 2:
+            lo, hi = float("-inf"), float("inf")
+        elif method == "iqr":
+            q1, q3 = finite.quantile(0.25, "linear"), finite.quantile(0.75, "linear")
+            lo, hi = q1 - k * (q3 - q1), q3 + k * (q3 - q1)
+        else:
+            lo, hi = finite.mean() - k * finite.std(), finite.mean() + k * finite.std()
+        mask = (s.is_finite() & ((s < lo) | (s > hi))).fill_null(False)
+        masks.append(mask)
+        if action == "null":
+            df = df.with_columns(pl.when(mask).then(None).otherwise(pl.col(name)).alias(name))
+    if action == "flag":
+        any_ = masks[0]
+        for m in masks[1:]:
+            any_ = any_ | m
+        df = df.with_columns(any_.alias(flag))
+    return df
+
+
+def pivot(df, index, on, values, fn):
+    heads = df[on].unique().sort(nulls_last=True)
+    exprs = []
+    for v in heads:
+        sel = pl.col(on).is_null() if v is None else (pl.col(on) == v)
+        picked = pl.col(values).filter(sel)
+        if fn == "count":
+            e = picked.count()
+        else:
+            agg = picked.std() if fn == "std" else getattr(picked, fn or "first")()
+            e = pl.when(sel.any()).then(agg).otherwise(None)
+        exprs.append(e.alias("(missing)" if v is None else str(v)))
+    return df.group_by(index).agg(exprs).sort(index, nulls_last=True, maintain_order=True)
 "#;
 
 /// The recipe as a Python script for polars: `apply(df)` runs the steps,
@@ -275,6 +401,150 @@ pub fn to_polars(recipe: &Recipe) -> String {
                     .collect::<Vec<_>>()
                     .join(", "),
                 if *nulls_first { "False" } else { "True" }
+            ),
+            Operation::CleanText { columns, how } => {
+                let mut args = vec![py_list(columns)];
+                if let Some(r) = &how.replace {
+                    args.push(format!("replace={}, repl={}", py(&r.pattern), py(&r.with)));
+                }
+                for (on, name) in [
+                    (how.strip_accents, "strip_accents"),
+                    (how.strip_punctuation, "strip_punctuation"),
+                    (how.collapse_spaces, "collapse_spaces"),
+                    (how.trim, "trim"),
+                    (how.empty_as_missing, "empty_as_missing"),
+                ] {
+                    if on {
+                        args.push(format!("{name}=True"));
+                    }
+                }
+                if let Some(case) = how.case {
+                    let name = serde_json::to_value(case).unwrap_or_default();
+                    args.push(format!("case={}", py(name.as_str().unwrap_or("lower"))));
+                }
+                format!("df = clean_text(df, {})", args.join(", "))
+            }
+            Operation::ParseDates {
+                columns, formats, ..
+            } if !formats.is_empty() => format!(
+                "df = parse_dates(df, {}, {})",
+                py_list(columns),
+                py_list(formats)
+            ),
+            Operation::ParseDates { columns, .. } => format!(
+                "# The formats were detected per column when this was recorded; polars guesses here.\n    df = df.with_columns([pl.col(c).str.strip_chars().str.to_date(strict=False) for c in {}])",
+                py_list(columns)
+            ),
+            Operation::SplitColumn {
+                column,
+                separator,
+                into,
+                drop_original,
+            } => format!(
+                "df = split_column(df, {}, {}, {}, {})",
+                py(column),
+                py(separator),
+                py_list(into),
+                py_bool(*drop_original)
+            ),
+            Operation::MergeColumns {
+                columns,
+                into,
+                separator,
+                skip_missing,
+                drop_originals,
+            } => format!(
+                "df = merge_columns(df, {}, {}, {}, {}, {})",
+                py_list(columns),
+                py(into),
+                py(separator),
+                py_bool(*skip_missing),
+                py_bool(*drop_originals)
+            ),
+            Operation::Outliers {
+                columns,
+                method,
+                threshold,
+                then: action,
+                flag_column,
+            } => format!(
+                "df = outliers(df, {}, {}, {}, {}, {})",
+                py_list(columns),
+                py(if *method == crate::outliers::Method::Iqr {
+                    "iqr"
+                } else {
+                    "zscore"
+                }),
+                threshold.unwrap_or(method.default_threshold()),
+                py(if *action == crate::outliers::Action::Flag {
+                    "flag"
+                } else {
+                    "null"
+                }),
+                py(flag_column.as_deref().unwrap_or("is_outlier"))
+            ),
+            Operation::MergeDuplicates { column, groups } => format!(
+                "df = df.with_columns(pl.col({}).replace({{{}}}))",
+                py(column),
+                groups
+                    .iter()
+                    .flat_map(|g| g.values.iter().map(move |v| format!(
+                        "{}: {}",
+                        py(v),
+                        py(&g.into)
+                    )))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Operation::GroupAggregate { by, aggregates } => {
+                let exprs: Vec<String> = aggregates
+                    .iter()
+                    .map(|a| {
+                        let e = match (&a.column, a.function) {
+                            (None, _) => "pl.len()".to_string(),
+                            (Some(c), f) => format!("pl.col({}).{}()", py(c), f.name()),
+                        };
+                        format!("{e}.alias({})", py(&a.output_name()))
+                    })
+                    .collect();
+                if by.is_empty() {
+                    format!("df = df.select([{}])", exprs.join(", "))
+                } else {
+                    format!(
+                        "df = df.group_by({}).agg([{}]).sort({}, nulls_last=True, maintain_order=True)",
+                        py_list(by),
+                        exprs.join(", "),
+                        py_list(by)
+                    )
+                }
+            }
+            Operation::Pivot {
+                index,
+                columns,
+                values,
+                function,
+            } => format!(
+                "df = pivot(df, {}, {}, {}, {})",
+                py_list(index),
+                py(columns),
+                py(values),
+                function.map_or("None".into(), |f| py(f.name()))
+            ),
+            Operation::Unpivot {
+                index,
+                columns,
+                variable_name,
+                value_name,
+            } => format!(
+                "df = df.unpivot(on={}, index={}, variable_name={}, value_name={})",
+                if columns.is_empty() {
+                    "None".into()
+                } else {
+                    py_list(columns)
+                },
+                py_list(index),
+                py(variable_name),
+                py(value_name)
             ),
         };
         let _ = writeln!(body, "    {line}");
@@ -457,6 +727,73 @@ pub fn to_sql(recipe: &Recipe, table: &str) -> (String, Vec<String>) {
                     "  step{n}_sorted AS (SELECT * FROM step{n}_numbered ORDER BY {keys}, {row})"
                 ));
                 Some(format!("SELECT * EXCLUDE ({row}) FROM step{n}_sorted"))
+            }
+            // Trim, case and empty-as-missing have SQL twins; regular
+            // expressions, accents and punctuation are left to polars.
+            Operation::CleanText { columns, how }
+                if !columns.is_empty()
+                    && how.replace.is_none()
+                    && !how.strip_accents
+                    && !how.strip_punctuation
+                    && !how.collapse_spaces
+                    && how.case != Some(crate::text::Case::Title) =>
+            {
+                let replaced: Vec<String> = columns
+                    .iter()
+                    .map(|c| {
+                        let mut e = ident(c);
+                        if how.trim {
+                            e = format!("TRIM({e})");
+                        }
+                        match how.case {
+                            Some(crate::text::Case::Lower) => e = format!("LOWER({e})"),
+                            Some(crate::text::Case::Upper) => e = format!("UPPER({e})"),
+                            _ => {}
+                        }
+                        if how.empty_as_missing {
+                            e = format!("NULLIF({e}, '')");
+                        }
+                        format!("{e} AS {}", ident(c))
+                    })
+                    .collect();
+                Some(format!(
+                    "SELECT * REPLACE ({}) FROM {from}",
+                    replaced.join(", ")
+                ))
+            }
+            Operation::GroupAggregate { by, aggregates } if !by.is_empty() => {
+                use crate::reshape::AggFn;
+                let exprs: Option<Vec<String>> = aggregates
+                    .iter()
+                    .map(|a| {
+                        let c = a.column.as_deref().map(ident);
+                        let e = match (a.function, c) {
+                            (AggFn::Count, None) => "COUNT(*)".to_string(),
+                            (AggFn::Count, Some(c)) => format!("COUNT({c})"),
+                            (AggFn::Sum, Some(c)) => format!("SUM({c})"),
+                            (AggFn::Mean, Some(c)) => format!("AVG({c})"),
+                            (AggFn::Median, Some(c)) => format!("MEDIAN({c})"),
+                            (AggFn::Min, Some(c)) => format!("MIN({c})"),
+                            (AggFn::Max, Some(c)) => format!("MAX({c})"),
+                            (AggFn::Std, Some(c)) => format!("STDDEV({c})"),
+                            _ => return None,
+                        };
+                        Some(format!("{e} AS {}", ident(&a.output_name())))
+                    })
+                    .collect();
+                let keys: Vec<String> = by.iter().map(|c| ident(c)).collect();
+                exprs.map(|e| {
+                    format!(
+                        "SELECT {}, {} FROM {from} GROUP BY {} ORDER BY {}",
+                        keys.join(", "),
+                        e.join(", "),
+                        keys.join(", "),
+                        keys.iter()
+                            .map(|k| format!("{k} NULLS LAST"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
             }
             _ => None,
         };
