@@ -213,19 +213,49 @@ async fn tools_are_listed_with_annotations_and_schemas() {
         "query_sql",
         "export_table",
         "health",
+        "clean_text",
+        "parse_dates",
+        "split_column",
+        "merge_columns",
+        "find_outliers",
+        "find_duplicates",
+        "merge_duplicates",
+        "validate",
+        "group_aggregate",
+        "pivot",
+        "unpivot",
+        "join_tables",
+        "plot",
     ];
     expected.sort();
     assert_eq!(names, expected);
+    // Output schemas only where the structure is what a client reads; a
+    // change's shape is the same for every mutating tool and said once in
+    // the instructions.
+    let with_output = [
+        "get_table_summary",
+        "preview_rows",
+        "value_counts",
+        "query_sql",
+    ];
     for tool in &tools {
-        assert!(
+        assert_eq!(
             tool.output_schema.is_some(),
-            "{} has no output schema",
+            with_output.contains(&tool.name.as_ref()),
+            "{}",
             tool.name
         );
         let input = Value::Object(tool.input_schema.as_ref().clone());
-        let output = Value::Object(tool.output_schema.as_ref().unwrap().as_ref().clone());
         assert_portable(&tool.name, &input);
-        assert_portable(&tool.name, &output);
+        if let Some(output) = &tool.output_schema {
+            assert_portable(&tool.name, &Value::Object(output.as_ref().clone()));
+        }
+        // References would need a $defs the lean schemas no longer carry.
+        assert!(
+            !input.to_string().contains("$ref"),
+            "{} has a $ref",
+            tool.name
+        );
         assert!(
             tool.description.as_deref().is_some_and(|d| d.len() > 30),
             "{}",
@@ -249,6 +279,9 @@ async fn tools_are_listed_with_annotations_and_schemas() {
             "value_counts",
             "get_history",
             "health",
+            "find_duplicates",
+            "validate",
+            "plot",
         ];
         assert_eq!(
             a.read_only_hint == Some(true),
@@ -1073,6 +1106,33 @@ async fn argument_errors_name_the_field() {
         e.contains("input schema") && !e.contains("SortKeyWire"),
         "{e}"
     );
+    // The field, what it takes, what came and an example.
+    assert!(
+        e.contains("`by[0]` must be a string or an object {column, descending}, not a number 7"),
+        "{e}"
+    );
+    assert!(e.contains("e.g. [\"region\""), "{e}");
+    let e = server
+        .err(
+            "fill_missing",
+            with(t.clone(), json!({ "strategy": "avg" })),
+        )
+        .await;
+    assert!(e.contains("`strategy` must be one of \"mean\""), "{e}");
+    let e = server
+        .err(
+            "fill_missing",
+            with(t.clone(), json!({ "stratgy": "mean" })),
+        )
+        .await;
+    assert!(e.contains("`strategy` is required"), "{e}");
+    let e = server
+        .err(
+            "group_aggregate",
+            with(t.clone(), json!({ "aggregates": [{ "column": "price", "function": "total" }], "save_as": "x" })),
+        )
+        .await;
+    assert!(e.contains("`aggregates[0].function` must be one of"), "{e}");
     server.stop().await;
 }
 
@@ -1109,6 +1169,12 @@ async fn read_only_and_tool_lists_narrow_the_surface() {
         "delete_session",
         "export_table",
         "rename_columns",
+        "clean_text",
+        "parse_dates",
+        "find_outliers",
+        "merge_duplicates",
+        "group_aggregate",
+        "join_tables",
     ] {
         assert!(!offered.iter().any(|n| n == hidden), "{hidden} is offered");
     }

@@ -15,3 +15,4 @@ mod recipes;
 mod regressions;
 mod surface;
 mod tls;
+mod transforms;

@@ -3,10 +3,11 @@
 //! a new version (exact undo/redo, readable history).
 //!
 //! Only this crate knows MCP, JSON Schema and the command line. It wires
-//! [`dfmcp_ingest`] (files → frames), [`dfmcp_ops`] (pure transformations)
-//! and [`dfmcp_storage`] (versioned sessions) behind thin tool handlers:
-//! parse, call, render.
+//! [`dfmcp_ingest`] (files → frames), [`dfmcp_ops`] (pure transformations),
+//! [`dfmcp_plot`] (charts) and [`dfmcp_storage`] (versioned sessions) behind
+//! thin tool handlers: parse, call, render.
 
+mod arguments;
 pub mod caller;
 pub mod config;
 mod error;

@@ -482,7 +482,7 @@ impl Render for ChangeResponse {
                 self.columns_after
             );
         }
-        format!(
+        let mut text = format!(
             "{}.\nTable `{}` is now at version {} ({} rows × {} columns; was {} × {}). Undo with `undo`.",
             self.summary,
             self.table,
@@ -491,7 +491,15 @@ impl Render for ChangeResponse {
             self.columns_after,
             thousands(self.rows_before),
             self.columns_before
-        )
+        );
+        // What the caller should know beyond the summary: ambiguous dates,
+        // values that did not convert, codes that look like "missing".
+        if let Some(Value::Array(warnings)) = self.details.get("warnings") {
+            for w in warnings.iter().filter_map(Value::as_str) {
+                text.push_str(&format!("\nNote: {w}"));
+            }
+        }
+        text
     }
 }
 
@@ -709,6 +717,46 @@ impl Render for ApplyRecipeResponse {
             ));
         }
         text
+    }
+}
+
+impl Render for DerivedResponse {
+    fn markdown(&self) -> String {
+        if self.already_applied {
+            return format!(
+                "This request had already made table `{}` ({} rows); nothing was done again.",
+                self.table,
+                thousands(self.rows)
+            );
+        }
+        let headers: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.dtype))
+            .collect();
+        let rows: Vec<Vec<Value>> = self
+            .preview
+            .iter()
+            .map(|r| r.iter().map(|c| c.0.clone()).collect())
+            .collect();
+        let mut text = format!(
+            "{}.\nSaved as table `{}`: {} rows × {} columns. First rows:\n",
+            self.summary,
+            self.table,
+            thousands(self.rows),
+            self.columns.len()
+        );
+        let shown = headers
+            .len()
+            .min(rows.first().map_or(headers.len(), Vec::len));
+        text.push_str(&table(&headers[..shown], &rows));
+        text
+    }
+}
+
+impl Render for ReportResponse {
+    fn markdown(&self) -> String {
+        self.text.clone()
     }
 }
 

@@ -81,10 +81,14 @@ pub struct DataFrameServer {
 
 const INSTRUCTIONS: &str = "Load tabular files into named sessions, then inspect, clean and transform them. \
 Start with inspect_file (for odd or large files) or initialize_data_table, which returns a session_id and table names; \
-pass both to every other tool. Inspect with get_table_summary, preview_rows, value_counts. \
-Every change (fill_missing, drop_missing, drop_duplicates, cast_columns, filter_rows, …) makes a new version: \
-undo/redo move between versions and get_history lists them. Pass expected_version to change a table only if nobody else did, \
-and request_id to make a retry safe. query_sql runs SELECT over the session's tables; \
+pass both to every other tool. Inspect with get_table_summary, preview_rows, value_counts, plot; \
+check quality with find_outliers, find_duplicates, validate (they change nothing). \
+Every change (fill_missing, clean_text, parse_dates, cast_columns, filter_rows, …) makes a new version: \
+undo/redo move between versions and get_history lists them. Each change answers with the same fields: \
+summary, version, changed (false: nothing to change, no version made), rows/columns before and after, details. \
+group_aggregate, pivot, unpivot and join_tables save their result as a new table (save_as). \
+Pass expected_version to change a table only if nobody else did, and request_id to make a retry safe. \
+export_recipe/apply_recipe replay a table's changes on another table. query_sql runs SELECT over the session's tables; \
 export_table writes a table to a file. Sessions persist across restarts until idle for the configured TTL.";
 
 /// A human title per tool, shown by clients beside the name.
@@ -113,6 +117,19 @@ const TITLES: &[(&str, &str)] = &[
     ("filter_rows", "Keep rows matching a condition"),
     ("sort_rows", "Sort rows"),
     ("add_column", "Add a computed column"),
+    ("clean_text", "Clean text"),
+    ("parse_dates", "Read dates from text"),
+    ("split_column", "Split a column"),
+    ("merge_columns", "Merge columns"),
+    ("find_outliers", "Find outliers"),
+    ("find_duplicates", "Find near-duplicate values"),
+    ("merge_duplicates", "Merge near-duplicate values"),
+    ("validate", "Validate with rules"),
+    ("group_aggregate", "Group and aggregate"),
+    ("pivot", "Pivot"),
+    ("unpivot", "Unpivot"),
+    ("join_tables", "Join two tables"),
+    ("plot", "Chart as an image"),
     ("update_column", "Set a column's values"),
     ("undo", "Undo changes"),
     ("redo", "Redo changes"),
@@ -136,6 +153,9 @@ impl DataFrameServer {
             + Self::clean_tools()
             + Self::history_tools()
             + Self::recipe_tools()
+            + Self::quality_tools()
+            + Self::shape_tools()
+            + Self::plot_tools()
             + Self::query_tools();
         for route in tool_router.map.values_mut() {
             let tool = &mut route.attr;
@@ -143,6 +163,16 @@ impl DataFrameServer {
                 tool.title = Some((*title).to_string());
             }
             tool.input_schema = Arc::new(portable(tool.input_schema.as_ref().clone()));
+            // Hints equal to the protocol's defaults (not read-only, not
+            // idempotent) say nothing.
+            if let Some(a) = tool.annotations.as_mut() {
+                if a.read_only_hint == Some(false) {
+                    a.read_only_hint = None;
+                }
+                if a.idempotent_hint == Some(false) {
+                    a.idempotent_hint = None;
+                }
+            }
             if let Some(output) = &tool.output_schema {
                 tool.output_schema =
                     Some(Arc::new(lean_output(&portable(output.as_ref().clone()))));
@@ -270,6 +300,7 @@ impl DataFrameServer {
         let cancelled = context.ct.clone();
         let peer = context.peer.clone();
         let tool = request.name.to_string();
+        let arguments = request.arguments.clone().unwrap_or_default();
         let call = ToolCallContext::new(self, request, context);
         // On notifications/cancelled the call is dropped: compute jobs it
         // waits on see their cancel flag, and what was not committed yet
@@ -296,6 +327,19 @@ impl DataFrameServer {
                 if let Some(text) = block.as_text() {
                     let fixed = explain_argument_error(&text.text)
                         .filter(|_| failed)
+                        .map(|generic| {
+                            self.tool_router
+                                .map
+                                .get(tool.as_str())
+                                .and_then(|route| {
+                                    crate::arguments::diagnose(
+                                        &tool,
+                                        &route.attr.input_schema,
+                                        &arguments,
+                                    )
+                                })
+                                .unwrap_or(generic)
+                        })
                         .unwrap_or_else(|| caller.scrub(&text.text));
                     if fixed != text.text {
                         *block = ContentBlock::text(fixed);
@@ -544,13 +588,41 @@ fn portable(mut schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
                         map.insert("type".into(), kept[0].clone());
                     }
                 }
-                // `default: null` on a field that cannot be null says nothing.
-                if map.get("default") == Some(&Value::Null) {
+                // An empty default (null, false, "", []) is what an absent
+                // field means anyway.
+                let empty = match map.get("default") {
+                    Some(Value::Null) | Some(Value::Bool(false)) => true,
+                    Some(Value::String(s)) => s.is_empty(),
+                    Some(Value::Array(a)) => a.is_empty(),
+                    _ => false,
+                };
+                if empty {
                     map.remove("default");
+                }
+                // A choice of strings is an enum; per-variant prose is said
+                // once in the field's or the tool's description.
+                let consts = match map.get("oneOf") {
+                    Some(Value::Array(branches)) => branches
+                        .iter()
+                        .map(|b| {
+                            b.get("const").cloned().or_else(|| match b.get("enum") {
+                                Some(Value::Array(e)) if e.len() == 1 => Some(e[0].clone()),
+                                _ => None,
+                            })
+                        })
+                        .collect::<Option<Vec<Value>>>(),
+                    _ => None,
+                };
+                if let Some(values) = consts {
+                    map.remove("oneOf");
+                    map.insert("type".into(), "string".into());
+                    map.insert("enum".into(), Value::Array(values));
                 }
                 // schemars' integer formats (uint64, uint32, …) are not JSON
                 // Schema formats; `minimum` already says what matters.
-                if map.get("type") == Some(&Value::from("integer")) {
+                if map.get("type") == Some(&Value::from("integer"))
+                    || map.get("type") == Some(&Value::from("number"))
+                {
                     map.remove("format");
                 }
                 let collapse = match map.get("anyOf") {
@@ -580,6 +652,37 @@ fn portable(mut schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
     // Every tool's schema is the same dialect; saying so 25 times costs
     // 1,500 characters of tools/list.
     schema.remove("$schema");
+    // Definitions used by reference are written in place: a name and a
+    // pointer per use cost more than they save in schemas this small.
+    if let Some(Value::Object(defs)) = schema.remove("$defs") {
+        fn inline(value: &mut Value, defs: &serde_json::Map<String, Value>, depth: usize) {
+            match value {
+                Value::Object(map) => {
+                    let target = map
+                        .get("$ref")
+                        .and_then(Value::as_str)
+                        .and_then(|r| r.strip_prefix("#/$defs/"))
+                        .and_then(|name| defs.get(name))
+                        .filter(|_| depth < 8)
+                        .cloned();
+                    if let Some(Value::Object(def)) = target {
+                        map.remove("$ref");
+                        for (k, v) in def {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                    for v in map.values_mut() {
+                        inline(v, defs, depth + 1);
+                    }
+                }
+                Value::Array(items) => items.iter_mut().for_each(|v| inline(v, defs, depth + 1)),
+                _ => {}
+            }
+        }
+        for v in schema.values_mut() {
+            inline(v, &defs, 0);
+        }
+    }
     for v in schema.values_mut() {
         walk(v);
     }

@@ -80,31 +80,31 @@ pub struct WriteOpts {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 pub struct InitializeRequest {
-    /// The file to load (omit when copying with source_session_id).
+    /// Omit when copying.
     #[serde(default)]
     pub file_path: Option<String>,
-    /// Session to load into; created if it does not exist. Omit for a new session with a fresh id.
+    /// Created if missing; omit for a new one.
     #[serde(default)]
     pub session_id: Option<String>,
-    /// Copy tables from this session instead of loading a file.
+    /// Copy tables from this session instead.
     #[serde(default)]
     pub source_session_id: Option<String>,
-    /// With source_session_id: which tables to copy (default all).
+    /// Default all.
     #[serde(default)]
     pub source_tables: Option<Vec<String>>,
-    /// Name for the table (default: sheet name for workbooks, else the file name).
+    /// Default: the sheet or file name.
     #[serde(default, alias = "table")]
     pub table_name: Option<String>,
-    /// Workbook sheets to load (default all).
+    /// Default all.
     #[serde(default)]
     pub sheets: Option<Vec<String>>,
-    /// Field delimiter of a text file, e.g. ";" or "\t" (default: detected).
+    /// Default: detected.
     #[serde(default)]
     pub delimiter: Option<String>,
-    /// Text encoding such as utf-8, utf-16le, windows-1252, latin-1 (default: detected).
+    /// E.g. windows-1252 (default: detected).
     #[serde(default)]
     pub encoding: Option<String>,
-    /// Whether the first row is a header (default: detected).
+    /// Default: detected.
     #[serde(default)]
     pub has_header: Option<bool>,
     /// Rows to skip before the header.
@@ -113,13 +113,13 @@ pub struct InitializeRequest {
     /// Load at most this many rows.
     #[serde(default)]
     pub max_rows: Option<usize>,
-    /// Strings meaning "missing" (default: empty, NA, N/A, NULL, null, NaN, None, #N/A, …).
+    /// Default: empty, NA, N/A, NULL, NaN, None, …
     #[serde(default)]
     pub null_values: Option<Vec<String>>,
-    /// Parse numbers written with decimal commas (1.234,5).
+    /// Numbers like 1.234,5.
     #[serde(default)]
     pub decimal_comma: Option<bool>,
-    /// Idempotency key: a retried load with the same id returns what the first one loaded.
+    /// A retry with the same id returns the first load.
     #[serde(default)]
     pub request_id: Option<String>,
 }
@@ -166,15 +166,11 @@ pub struct InitializeResponse {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct InspectFileRequest {
-    /// Path of the file to look at.
     pub file_path: String,
-    /// Delimiter override for text files.
     #[serde(default)]
     pub delimiter: Option<String>,
-    /// Encoding override for text files.
     #[serde(default)]
     pub encoding: Option<String>,
-    /// Header override for text files.
     #[serde(default)]
     pub has_header: Option<bool>,
     /// Rows to skip before the header.
@@ -247,7 +243,6 @@ pub struct ListSessionsResponse {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SessionRequest {
-    /// The session id (from initialize_data_table or list_sessions).
     pub session_id: String,
 }
 
@@ -298,16 +293,16 @@ pub struct DoneResponse {
 pub struct SummaryRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// Only these columns (default all).
+    /// Default all.
     #[serde(default)]
     pub columns: Option<Vec<String>>,
-    /// First column to summarise, for paging wide tables (default 0).
+    /// For paging (default 0).
     #[serde(default)]
     pub column_offset: Option<usize>,
     /// Columns per page (default 25).
     #[serde(default)]
     pub column_limit: Option<usize>,
-    /// Top values listed per text column (default 5).
+    /// Per text column (default 5).
     #[serde(default)]
     pub top_values: Option<usize>,
 }
@@ -403,13 +398,13 @@ pub enum Position {
 pub struct PreviewRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// head (default) or tail; ignored when offset is given.
+    /// Ignored with offset.
     #[serde(default)]
     pub position: Option<Position>,
     /// First row to show (0-based).
     #[serde(default)]
     pub offset: Option<usize>,
-    /// Rows to show (default 10, at most 500; fewer if the result would be too large).
+    /// Default 10, at most 500.
     #[serde(default)]
     pub limit: Option<usize>,
     /// Only these columns.
@@ -446,9 +441,8 @@ pub struct PreviewResponse {
 pub struct ValueCountsRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// The column to count.
     pub column: String,
-    /// Most frequent values to list (default 20, at most 500).
+    /// Default 20, at most 500.
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -560,15 +554,14 @@ pub struct DropDuplicatesRequest {
 pub struct MarkMissingRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// Columns whose missing values are meaningful.
     pub columns: Vec<String>,
-    /// Only rows where this SQL condition holds, e.g. "status = 'closed'".
+    /// SQL, e.g. "status = 'closed'".
     #[serde(default)]
     pub condition: Option<String>,
-    /// Remove the marks instead of adding them.
+    /// Remove marks instead.
     #[serde(default)]
     pub clear: Option<bool>,
-    /// Why they are missing, e.g. "not applicable for closed accounts".
+    /// E.g. "not applicable".
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(flatten)]
@@ -579,7 +572,6 @@ pub struct MarkMissingRequest {
 pub struct RenameColumnsRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// Old name → new name.
     pub mapping: BTreeMap<String, String>,
     #[serde(flatten)]
     pub write: WriteOpts,
@@ -589,7 +581,6 @@ pub struct RenameColumnsRequest {
 pub struct DropColumnsRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// Columns to drop.
     pub columns: Vec<String>,
     #[serde(flatten)]
     pub write: WriteOpts,
@@ -599,12 +590,12 @@ pub struct DropColumnsRequest {
 pub struct CastColumnsRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// Column → type: int64, int32, float64, string, boolean, date, datetime, datetime[Europe/Paris], time, duration, categorical.
+    /// E.g. {"price": "float64"}.
     pub casts: BTreeMap<String, String>,
     /// strftime format for text → date/datetime, e.g. "%d/%m/%Y".
     #[serde(default)]
     pub format: Option<String>,
-    /// Fail (changing nothing) if any value cannot be converted; default false turns such values into missing and reports them.
+    /// Refuse instead of making them missing.
     #[serde(default)]
     pub strict: Option<bool>,
     #[serde(flatten)]
@@ -615,7 +606,7 @@ pub struct CastColumnsRequest {
 pub struct FilterRowsRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// SQL boolean expression of the rows to KEEP, e.g. "price > 10 AND region IN ('EU','US')". Quote names with spaces: "\"Unit Price\" > 5".
+    /// Quote names with spaces: "\"Unit Price\" > 5".
     pub condition: String,
     #[serde(flatten)]
     pub write: WriteOpts,
@@ -637,9 +628,8 @@ pub enum SortKeyWire {
 pub struct SortRowsRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// Sort keys in order, e.g. ["region", {"column": "date", "descending": true}].
+    /// E.g. ["region", {"column": "date", "descending": true}].
     pub by: Vec<SortKeyWire>,
-    /// Put missing values first (default last).
     #[serde(default)]
     pub nulls_first: Option<bool>,
     #[serde(flatten)]
@@ -675,7 +665,7 @@ pub struct ChangeResponse {
 pub struct StepRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// How many steps (default 1).
+    /// Default 1.
     #[serde(default)]
     pub steps: Option<usize>,
     #[serde(flatten)]
@@ -706,7 +696,7 @@ pub struct StepResponse {
 pub struct HistoryRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// Latest operations to list (default 30).
+    /// Default 30.
     #[serde(default)]
     pub limit: Option<usize>,
 }
@@ -748,17 +738,16 @@ pub struct HistoryResponse {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct QueryRequest {
-    /// The session id.
     pub session_id: String,
-    /// One SELECT over the session's tables by name, e.g. "SELECT region, SUM(price) FROM sales GROUP BY region".
+    /// E.g. "SELECT region, SUM(price) FROM sales GROUP BY region".
     pub sql: String,
-    /// Rows to return (default 50, at most 1000; fewer if the result would be too large).
+    /// Default 50, at most 1000.
     #[serde(default)]
     pub limit: Option<usize>,
-    /// Store the full result as a new table with this name.
+    /// Keep the full result as a new table.
     #[serde(default)]
     pub save_as: Option<String>,
-    /// With save_as, an idempotency key: a retry with the same id does not create a second table.
+    /// With save_as: a retry makes no second table.
     #[serde(default)]
     pub request_id: Option<String>,
 }
@@ -786,13 +775,12 @@ pub enum ExportFormat {
 pub struct ExportRequest {
     #[serde(flatten)]
     pub target: TableRef,
-    /// Where to write. Over HTTP, omit it to get a download link instead.
+    /// Omit over HTTP for a download link.
     #[serde(default)]
     pub path: Option<String>,
-    /// csv, tsv, parquet, json, ndjson (default: from the file extension).
+    /// Default: from the extension.
     #[serde(default)]
     pub format: Option<ExportFormat>,
-    /// Replace an existing file (default false).
     #[serde(default)]
     pub overwrite: Option<bool>,
 }
@@ -937,4 +925,362 @@ pub struct ApplyRecipeResponse {
     pub steps: Vec<RecipeStepReport>,
     /// undo with this many steps takes the whole recipe back.
     pub undo_steps: usize,
+}
+
+// ----- text, dates, columns ---------------------------------------------------
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseWire {
+    Lower,
+    Upper,
+    Title,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ReplaceWire {
+    /// Regex (Rust syntax).
+    pub pattern: String,
+    /// $1 = a capture group.
+    #[serde(default)]
+    pub with: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CleanTextRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    /// Default: every text column.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// Applied first.
+    #[serde(default)]
+    pub replace: Option<ReplaceWire>,
+    #[serde(default)]
+    pub strip_accents: bool,
+    #[serde(default)]
+    pub strip_punctuation: bool,
+    #[serde(default)]
+    pub collapse_spaces: bool,
+    #[serde(default)]
+    pub trim: bool,
+    #[serde(default)]
+    pub case: Option<CaseWire>,
+    #[serde(default)]
+    pub empty_as_missing: bool,
+    #[serde(flatten)]
+    pub write: WriteOpts,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ParseDatesRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    pub columns: Vec<String>,
+    /// strftime formats tried in order, e.g. ["%d/%m/%Y"]. Default: detected.
+    #[serde(default)]
+    pub formats: Vec<String>,
+    /// When both read every value: true = 01/02 is 1 February.
+    #[serde(default)]
+    pub day_first: Option<bool>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SplitColumnRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    pub column: String,
+    /// Literal text between parts.
+    pub separator: String,
+    /// New column names; the last takes the rest.
+    pub into: Vec<String>,
+    #[serde(default)]
+    pub drop_original: bool,
+    #[serde(flatten)]
+    pub write: WriteOpts,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct MergeColumnsRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    pub columns: Vec<String>,
+    pub into: String,
+    #[serde(default)]
+    pub separator: String,
+    /// Leave missing parts out (default true); false: any missing → missing.
+    #[serde(default)]
+    pub skip_missing: Option<bool>,
+    #[serde(default)]
+    pub drop_originals: bool,
+    #[serde(flatten)]
+    pub write: WriteOpts,
+}
+
+// ----- quality -----------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutlierMethodWire {
+    /// Outside Q1 − k·IQR … Q3 + k·IQR (k 1.5).
+    Iqr,
+    /// Over k standard deviations from the mean (k 3).
+    Zscore,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OutlierActionWire {
+    Report,
+    /// Boolean column flag_column (default is_outlier).
+    Flag,
+    /// Make them missing.
+    Null,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct FindOutliersRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    pub columns: Vec<String>,
+    #[serde(default)]
+    pub method: Option<OutlierMethodWire>,
+    /// k.
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    #[serde(default)]
+    pub action: Option<OutlierActionWire>,
+    #[serde(default)]
+    pub flag_column: Option<String>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SimilarityWire {
+    /// Normalised edit distance (typos).
+    Edit,
+    /// Shared words, any order.
+    Token,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct FindDuplicatesRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    /// Text columns compared together.
+    pub columns: Vec<String>,
+    #[serde(default)]
+    pub method: Option<SimilarityWire>,
+    /// 0–1 (default 0.85 edit, 0.8 token).
+    #[serde(default)]
+    pub threshold: Option<f64>,
+    /// Clusters shown (default 20).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct MergeGroupWire {
+    pub values: Vec<String>,
+    pub into: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct MergeDuplicatesRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    pub column: String,
+    pub groups: Vec<MergeGroupWire>,
+    #[serde(flatten)]
+    pub write: WriteOpts,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ValidateRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    /// E.g. {"column": "age", "rule": "range", "min": 0, "max": 120}. Rules: not_null, unique, range (min/max), allowed (values), regex (pattern, whole value), type (type: int|float|bool|date|datetime|string).
+    pub rules: Vec<Object>,
+    /// Example rows per rule (default 5).
+    #[serde(default)]
+    pub examples: Option<usize>,
+}
+
+// ----- reshaping into new tables ---------------------------------------------------
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AggFnWire {
+    Count,
+    Sum,
+    Mean,
+    Median,
+    Min,
+    Max,
+    Std,
+    NUnique,
+    First,
+    Last,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AggregateWire {
+    /// Omit with count to count rows.
+    #[serde(default)]
+    pub column: Option<String>,
+    pub function: AggFnWire,
+    /// Output name (default column_function).
+    #[serde(default, rename = "as")]
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GroupAggregateRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    #[serde(default)]
+    pub by: Vec<String>,
+    pub aggregates: Vec<AggregateWire>,
+    pub save_as: String,
+    #[serde(flatten)]
+    pub write: WriteOpts,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PivotRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    /// Row keys.
+    pub index: Vec<String>,
+    /// Its values become columns.
+    pub columns: String,
+    pub values: String,
+    /// Needed when a cell gets several rows.
+    #[serde(default)]
+    pub function: Option<AggFnWire>,
+    pub save_as: String,
+    #[serde(flatten)]
+    pub write: WriteOpts,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UnpivotRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    /// Columns kept on every row.
+    pub index: Vec<String>,
+    /// Default: all others.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    #[serde(default)]
+    pub variable_name: Option<String>,
+    #[serde(default)]
+    pub value_name: Option<String>,
+    pub save_as: String,
+    #[serde(flatten)]
+    pub write: WriteOpts,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinHowWire {
+    Inner,
+    Left,
+    Right,
+    Full,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct JoinTablesRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    /// The right-hand table, same session.
+    pub other: String,
+    /// Key columns named alike in both; else left_on + right_on.
+    #[serde(default)]
+    pub on: Vec<String>,
+    #[serde(default)]
+    pub left_on: Vec<String>,
+    #[serde(default)]
+    pub right_on: Vec<String>,
+    #[serde(default)]
+    pub how: Option<JoinHowWire>,
+    /// For right-hand names already taken (default _right).
+    #[serde(default)]
+    pub suffix: Option<String>,
+    pub save_as: String,
+    #[serde(flatten)]
+    pub write: WriteOpts,
+}
+
+/// What a tool that saves a new table returns.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DerivedResponse {
+    pub session_id: String,
+    pub table: String,
+    pub action: String,
+    pub summary: String,
+    pub source: String,
+    pub rows: u64,
+    pub columns: Vec<ColumnInfo>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub preview: Vec<Vec<Cell>>,
+    pub already_applied: bool,
+}
+
+// ----- charts -----------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ChartWire {
+    Histogram,
+    Bar,
+    Scatter,
+    Line,
+    Box,
+    Missing,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PlotRequest {
+    #[serde(flatten)]
+    pub target: TableRef,
+    pub kind: ChartWire,
+    #[serde(default)]
+    pub x: Option<String>,
+    #[serde(default)]
+    pub y: Option<String>,
+    #[serde(default)]
+    pub by: Option<String>,
+    #[serde(default)]
+    pub bins: Option<usize>,
+    #[serde(default)]
+    pub top: Option<usize>,
+    /// Default 800×500.
+    #[serde(default)]
+    pub width: Option<u32>,
+    #[serde(default)]
+    pub height: Option<u32>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub overwrite: Option<bool>,
+}
+
+/// A read-only report (outliers, similar values, validation): the text a
+/// model reads and the same facts as data.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReportResponse {
+    pub session_id: String,
+    pub table: String,
+    pub version: u64,
+    #[serde(skip)]
+    pub text: String,
+    pub report: Object,
 }

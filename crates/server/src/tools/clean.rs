@@ -1,9 +1,10 @@
 //! Cleaning and transforming tools: each turns its request into an
 //! [`Operation`] and runs it through [`DataFrameServer::mutate`].
 
+use dfmcp_ops::text::{Case, Replace, TextCleaning};
 use dfmcp_ops::{FillStrategy, How, Keep, Operation, OpsError, SortKey};
 use dfmcp_storage::{Edit, OpRecord, StoreError, UpdateError, Updated};
-use rmcp::handler::server::tool::{Extension, schema_for_output};
+use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -45,9 +46,13 @@ impl From<SortKeyWire> for SortKey {
 #[tool_router(router = clean_tools, vis = "pub(crate)")]
 impl DataFrameServer {
     #[tool(
-        description = "Fill missing values: mean, median, min, max, zero, interpolate (numbers); mode, constant (with value), forward, backward (any type). Without columns, every column the strategy fits (others listed as skipped). Values marked intentional are left alone. Reports cells filled per column.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<ChangeResponse>()
+        description = "Fill missing values: mean, median, min, max, zero, interpolate (numbers); mode, constant (with value), forward, backward (any type). Without columns, every column the strategy fits. Values marked intentional stay missing.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn fill_missing(
         &self,
@@ -66,8 +71,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Drop rows with missing values: how=any (default) drops a row missing any of the subset's columns, how=all only rows missing all of them. Intentionally missing values count as present.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<ChangeResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn drop_missing(
         &self,
@@ -88,8 +97,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Remove duplicate rows, judged on subset columns (default all); keep the first (default), the last, or none of each group.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<ChangeResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn drop_duplicates(
         &self,
@@ -110,9 +123,13 @@ impl DataFrameServer {
     }
 
     #[tool(
-        description = "Mark missing values as intentional (e.g. 'not applicable'), optionally where a SQL condition holds, with a reason; or clear marks. fill_missing and drop_missing leave marked values alone; get_table_summary counts them apart.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<ChangeResponse>()
+        description = "Mark missing values as intentional (e.g. 'not applicable'), optionally where a SQL condition holds; or clear marks. Fills and drops leave marked values alone; summaries count them apart.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn mark_intentional_missing(
         &self,
@@ -131,8 +148,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Rename columns with a mapping of old name to new name.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<ChangeResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn rename_columns(
         &self,
@@ -148,8 +169,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Drop columns from a table (undo brings them back).",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<ChangeResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn drop_columns(
         &self,
@@ -164,9 +189,13 @@ impl DataFrameServer {
     }
 
     #[tool(
-        description = "Change column types (int64, float64, string, boolean, date, datetime, datetime[<zone>], time, duration, categorical); format parses text dates (e.g. \"%d/%m/%Y\"). Values that do not convert become missing, counted with examples; strict=true refuses instead.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<ChangeResponse>()
+        description = "Change column types (int64, float64, string, boolean, date, datetime, datetime[<zone>], time, duration, categorical); format parses text dates (e.g. \"%d/%m/%Y\"). Values that do not convert become missing, counted with examples.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn cast_columns(
         &self,
@@ -184,8 +213,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Keep only the rows where a SQL boolean condition holds, e.g. \"price > 10 AND region IN ('EU', 'US')\" or \"name IS NOT NULL\". Rows where it is false or unknown are removed (undo brings them back).",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<ChangeResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn filter_rows(
         &self,
@@ -201,8 +234,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Sort rows by one or more columns, each ascending or descending; missing values last unless nulls_first. Stable.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<ChangeResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn sort_rows(
         &self,
@@ -219,8 +256,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Add a column from a SQL expression over each row, e.g. \"price * qty\", \"UPPER(region)\"; with where, only in those rows (missing elsewhere).",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<ChangeResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn add_column(
         &self,
@@ -238,8 +279,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Set a column to a SQL expression over each row (e.g. \"price * 1.1\", \"TRIM(name)\"), in every row or only where a condition holds.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<ChangeResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn update_column(
         &self,
@@ -250,6 +295,96 @@ impl DataFrameServer {
             column: req.column,
             expression: req.expression,
             condition: req.condition,
+        };
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
+    }
+
+    #[tool(
+        description = "Clean text columns (default all), in this order: replace, strip_accents, strip_punctuation, collapse_spaces, trim, case, empty_as_missing.",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn clean_text(
+        &self,
+        Parameters(req): Parameters<CleanTextRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let how = TextCleaning {
+            replace: req.replace.map(|r| Replace {
+                pattern: r.pattern,
+                with: r.with,
+            }),
+            strip_accents: req.strip_accents,
+            strip_punctuation: req.strip_punctuation,
+            collapse_spaces: req.collapse_spaces,
+            trim: req.trim,
+            case: req.case.map(|c| match c {
+                CaseWire::Lower => Case::Lower,
+                CaseWire::Upper => Case::Upper,
+                CaseWire::Title => Case::Title,
+            }),
+            empty_as_missing: req.empty_as_missing,
+        };
+        let op = Operation::CleanText {
+            columns: req.columns,
+            how,
+        };
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
+    }
+
+    #[tool(
+        description = "Read dates from text columns with formats or a detected one; reports day/month ambiguity and values that did not parse (they become missing).",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn parse_dates(
+        &self,
+        Parameters(req): Parameters<ParseDatesRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let op = Operation::ParseDates {
+            columns: req.columns,
+            formats: req.formats,
+            day_first: req.day_first,
+        };
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
+    }
+
+    #[tool(
+        description = "Split a text column at a separator into new columns placed after it.",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn split_column(
+        &self,
+        Parameters(req): Parameters<SplitColumnRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let op = Operation::SplitColumn {
+            column: req.column,
+            separator: req.separator,
+            into: req.into,
+            drop_original: req.drop_original,
+        };
+        let change = self.mutate(&caller, &req.target, &req.write, op).await?;
+        Ok(self.reply(&change))
+    }
+
+    #[tool(
+        description = "Join the text of columns into a new column into, with a separator.",
+        annotations(destructive_hint = false, open_world_hint = false)
+    )]
+    async fn merge_columns(
+        &self,
+        Parameters(req): Parameters<MergeColumnsRequest>,
+        Extension(caller): Extension<Caller>,
+    ) -> Result<CallToolResult, ToolError> {
+        let op = Operation::MergeColumns {
+            columns: req.columns,
+            into: req.into,
+            separator: req.separator,
+            skip_missing: req.skip_missing.unwrap_or(true),
+            drop_originals: req.drop_originals,
         };
         let change = self.mutate(&caller, &req.target, &req.write, op).await?;
         Ok(self.reply(&change))
@@ -287,10 +422,17 @@ impl DataFrameServer {
             .store()
             .update(&session, &target.table, &intent, move |loaded| {
                 let applied = job_op.apply(&loaded.df, &loaded.meta)?;
+                // Record what was settled (detected date formats), so a
+                // replay reads next month's file the same way.
+                let recorded = applied.resolved.as_ref().unwrap_or(&job_op);
                 let edit = Edit {
                     df: applied.df,
                     meta: applied.meta,
-                    op: OpRecord::new(job_op.action(), job_op.params(), applied.summary.clone()),
+                    op: OpRecord::new(
+                        recorded.action(),
+                        recorded.params(),
+                        applied.summary.clone(),
+                    ),
                 };
                 let outcome = Outcome {
                     summary: applied.summary,
@@ -333,8 +475,15 @@ impl DataFrameServer {
                 response(version, rows, cols, false, output)
             }
             Updated::AlreadyApplied { version, record } => {
+                // A parse that detected its formats recorded them: compare
+                // what the caller gave, not what was settled.
+                let same = |r: &dfmcp_storage::LogRecord| {
+                    r.action == op.action()
+                        && (r.params == op.params()
+                            || matches!(op, Operation::ParseDates { ref formats, .. } if formats.is_empty()))
+                };
                 if let Some(record) = &record
-                    && (record.action != op.action() || record.params != op.params())
+                    && !same(record)
                 {
                     return Err(StoreError::RequestIdReused {
                         request_id: write.request_id.clone().unwrap_or_default(),

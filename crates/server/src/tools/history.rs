@@ -1,7 +1,7 @@
 //! Undo, redo and the readable history.
 
 use dfmcp_storage::VersionStatus;
-use rmcp::handler::server::tool::{Extension, schema_for_output};
+use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -26,8 +26,12 @@ fn status_name(s: VersionStatus) -> &'static str {
 impl DataFrameServer {
     #[tool(
         description = "Undo the latest operations on a table (steps, default 1), restoring the exact earlier version; all steps move at once. Redo brings them back until a new operation is made.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<StepResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn undo(
         &self,
@@ -40,8 +44,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Redo operations undone with undo (steps, default 1).",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<StepResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn redo(
         &self,
@@ -54,8 +62,7 @@ impl DataFrameServer {
 
     #[tool(
         description = "A table's history: each operation's version, time, action, parameters, summary, rows/columns before and after, and status (current, undoable, undone/redoable, discarded).",
-        annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<HistoryResponse>()
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn get_history(
         &self,

@@ -65,7 +65,7 @@ impl From<inspect::ColumnSummary> for ColumnSummary {
 #[tool_router(router = inspect_tools, vis = "pub(crate)")]
 impl DataFrameServer {
     #[tool(
-        description = "Summarise a table: rows, columns, duplicate rows; per column type, missing (and intentionally missing), distinct values, min/max/mean/std/quartiles for numbers, top values for text, ranges for dates. Paged by column (column_offset, column_limit).",
+        description = "Summarise a table: rows, duplicate rows; per column type, missing (and intentional), distinct values, min/max/mean/std/quartiles, top values, date ranges. Paged by column.",
         annotations(read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<SummaryResponse>()
     )]
@@ -79,7 +79,7 @@ impl DataFrameServer {
     }
 
     #[tool(
-        description = "Show rows of a table: the first (head) or last (tail) rows, or from an offset; optionally only some columns. Results are capped; the response says how to get more.",
+        description = "Show rows of a table: head, tail or from an offset; optionally some columns. Capped; the response says how to get more.",
         annotations(read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<PreviewResponse>()
     )]

@@ -5,9 +5,12 @@
 mod clean;
 mod history;
 mod inspect;
+mod plot;
+mod quality;
 mod query;
 mod recipes;
 mod sessions;
+mod shape;
 
 pub(crate) use sessions::SESSION_COUNT;
 

@@ -104,7 +104,7 @@ fn format_from_extension(path: &std::path::Path) -> Option<ExportFormat> {
 #[tool_router(router = query_tools, vis = "pub(crate)")]
 impl DataFrameServer {
     #[tool(
-        description = "Run one SQL SELECT over the session's tables (by name; double-quote names with spaces): joins, GROUP BY, window functions, CTEs. Returns bounded rows; save_as stores the full result as a table. File-reading functions and queries over the server's limits are refused.",
+        description = "Run one SQL SELECT over the session's tables (by name; double-quote names with spaces): joins, GROUP BY, window functions, CTEs. Returns bounded rows; save_as keeps the full result as a table. File access is refused.",
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false),
         output_schema = schema_for_output::<QueryResponse>()
     )]
@@ -118,9 +118,13 @@ impl DataFrameServer {
     }
 
     #[tool(
-        description = "Write a table to a file: csv, tsv, parquet, json (array of records) or ndjson (format from the extension unless given). Refuses to replace an existing file unless overwrite=true. Over HTTP, omit path to get a download link.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<ExportResponse>()
+        description = "Write a table to a file: csv, tsv, parquet, json (records) or ndjson (from the extension unless format is given); overwrite=true replaces a file. Over HTTP, omit path for a download link.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn export_table(
         &self,

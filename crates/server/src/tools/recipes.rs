@@ -7,7 +7,7 @@ use dfmcp_ops::Operation;
 use dfmcp_ops::recipe::{RECIPE_FORMAT, Recipe, Step, dry_run};
 use dfmcp_ops::recipe_code;
 use dfmcp_storage::VersionStatus;
-use rmcp::handler::server::tool::{Extension, schema_for_output};
+use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -24,9 +24,13 @@ const MAX_RECIPE_BYTES: u64 = 4 << 20;
 #[tool_router(router = recipe_tools, vis = "pub(crate)")]
 impl DataFrameServer {
     #[tool(
-        description = "A table's applied operations (a version range, default all) as a recipe: each step's action, parameters, columns read; JSON or a file, or as polars/SQL code. Replay it with apply_recipe, e.g. on next month's file.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<ExportRecipeResponse>()
+        description = "A table's applied operations (a version range, default all) as a recipe (JSON, or polars/SQL code), optionally to a file. Replay it with apply_recipe, e.g. on next month's file.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn export_recipe(
         &self,
@@ -37,9 +41,13 @@ impl DataFrameServer {
     }
 
     #[tool(
-        description = "Replay a recipe (export_recipe) on a table, a version per step (undo steps=N takes it back). mapping: recipe column → this table's; dry_run: per step the rows, columns, cells it would change. A step that cannot apply stops the run, saying which and why.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<ApplyRecipeResponse>()
+        description = "Replay a recipe (export_recipe) on a table, a version per step. mapping: recipe column → this table's; dry_run: per step the rows, columns, cells it would change. A step that cannot apply stops the run and says why.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn apply_recipe(
         &self,

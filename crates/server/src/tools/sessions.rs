@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use dfmcp_ingest::{LoadOptions, naming};
 use dfmcp_storage::{Edit, Intent, OpRecord, StoreError, TableMeta};
-use rmcp::handler::server::tool::{Extension, schema_for_output};
+use rmcp::handler::server::tool::Extension;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
@@ -60,9 +60,13 @@ fn session_for_request(request_id: &str) -> String {
 #[tool_router(router = session_tools, vis = "pub(crate)")]
 impl DataFrameServer {
     #[tool(
-        description = "Load a file (CSV/TSV/TXT in any dialect and encoding, Excel, ODS, Parquet, Arrow, JSON, NDJSON) into a session, every table (sheet) it holds as a named table; a new session unless session_id is given. Or copy tables from source_session_id. A bad sheet is reported under problems; the others load.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<InitializeResponse>()
+        description = "Load a file (CSV/TSV/TXT in any dialect and encoding, Excel, ODS, Parquet, Arrow, JSON, NDJSON) into a session, a table per sheet; a new session unless session_id is given. Or copy tables from source_session_id. A bad sheet is reported; the others load.",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn initialize_data_table(
         &self,
@@ -91,8 +95,7 @@ impl DataFrameServer {
 
     #[tool(
         description = "Look at a file without loading it: format, size, encoding, delimiter, header, decimal commas, sample rows; every sheet of a workbook. Use before loading a large or unusual file.",
-        annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<InspectFileResponse>()
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn inspect_file(
         &self,
@@ -104,8 +107,7 @@ impl DataFrameServer {
 
     #[tool(
         description = "List your live sessions (most recently used first) with their expiry.",
-        annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<ListSessionsResponse>()
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn list_sessions(
         &self,
@@ -118,8 +120,7 @@ impl DataFrameServer {
 
     #[tool(
         description = "List the tables of a session with their size, version and undo/redo depth.",
-        annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<ListTablesResponse>()
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn list_tables(
         &self,
@@ -132,8 +133,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Rename a table; its history and undo steps go with it.",
-        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false),
-        output_schema = schema_for_output::<DoneResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
     async fn rename_table(
         &self,
@@ -154,8 +159,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Drop a table and its history from the session. This cannot be undone.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<DoneResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn drop_table(
         &self,
@@ -175,8 +184,12 @@ impl DataFrameServer {
 
     #[tool(
         description = "Delete a session with all its tables and histories. This cannot be undone.",
-        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<DoneResponse>()
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
     async fn delete_session(
         &self,
@@ -192,9 +205,8 @@ impl DataFrameServer {
     }
 
     #[tool(
-        description = "The server's health: version, transport, storage and whether it answers (with its round-trip time), and how many sessions you have.",
-        annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_output::<HealthResponse>()
+        description = "The server's version, transport, storage (answering, round-trip time) and your session count.",
+        annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn health(
         &self,

@@ -149,3 +149,67 @@ fn a_sessionless_client_that_closes_stdin_is_a_clean_exit() {
     assert!(status.success(), "exit {status}: {stderr}");
     assert!(!stderr.contains("initialize request"), "{stderr}");
 }
+
+/// The real binary started read-only (by flag or by environment) lists no
+/// tool that changes data: every tool it offers is annotated read-only,
+/// except loading and SQL, whose save_as it refuses.
+#[test]
+fn read_only_hides_every_mutating_tool() {
+    for (args, env) in [
+        (&["--storage", "memory", "--read-only"][..], None),
+        (
+            &["--storage", "memory"][..],
+            Some(("DATAFRAME_MCP_READ_ONLY", "true")),
+        ),
+    ] {
+        let mut command = Command::new(bin());
+        command
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some((k, v)) = env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        for message in [
+            serde_json::json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": { "name": "probe", "version": "1" } } }),
+            serde_json::json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }),
+            serde_json::json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }),
+        ] {
+            writeln!(stdin, "{message}").unwrap();
+        }
+        stdin.flush().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let tools = loop {
+            let mut line = String::new();
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "no tools/list answer"
+            );
+            let reply: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if reply["id"] == 2 {
+                break reply["result"]["tools"].as_array().unwrap().clone();
+            }
+        };
+        drop(stdin);
+        let (status, stderr) = finish(child);
+        assert!(status.success(), "exit {status}: {stderr}");
+        let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
+        for tool in &tools {
+            let name = tool["name"].as_str().unwrap();
+            assert!(
+                tool["annotations"]["readOnlyHint"] == true
+                    || ["initialize_data_table", "query_sql"].contains(&name),
+                "{name} is offered by a read-only server ({args:?} {env:?})"
+            );
+        }
+        for reading in ["get_table_summary", "find_duplicates", "validate", "plot"] {
+            assert!(names.contains(&reading), "{reading} missing: {names:?}");
+        }
+        assert!(names.len() < 20, "{names:?}");
+    }
+}
