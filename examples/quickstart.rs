@@ -192,6 +192,38 @@ async fn main() -> anyhow::Result<()> {
     step("undo", &call("undo", id(Value::Null)).await?)?;
     step("redo", &call("redo", id(Value::Null)).await?)?;
     step("get_history", &call("get_history", id(Value::Null)).await?)?;
+    step(
+        "validate (checks, changes nothing)",
+        &call(
+            "validate",
+            id(serde_json::json!({ "rules": [
+                { "column": "order_id", "rule": "unique" },
+                { "column": "product", "rule": "not_null" },
+                { "column": "price", "rule": "range", "min": 0, "max": 50 },
+            ] })),
+        )
+        .await?,
+    )?;
+    step(
+        "group_aggregate (into a new table)",
+        &call(
+            "group_aggregate",
+            id(serde_json::json!({
+                "by": ["region"],
+                "aggregates": [{ "column": "price", "function": "sum" }, { "function": "count", "as": "orders" }],
+                "save_as": "by_region",
+            })),
+        )
+        .await?,
+    )?;
+    step(
+        "plot (a PNG comes back as image content)",
+        &call(
+            "plot",
+            id(serde_json::json!({ "kind": "bar", "x": "region" })),
+        )
+        .await?,
+    )?;
 
     client.cancel().await?;
     println!(
