@@ -444,9 +444,9 @@ async fn errors_are_actionable_and_never_fatal() {
     let e = server.err("fill_missing", t.clone()).await;
     assert!(e.contains("strategy"), "{e}");
     let e = server
-        .err("sort_rows", with(t.clone(), json!({ "by": "price" })))
+        .err("sort_rows", with(t.clone(), json!({ "by": 7 })))
         .await;
-    assert!(!e.is_empty());
+    assert!(e.contains("`by`"), "{e}");
 
     let e = server.err("undo", t.clone()).await;
     assert!(e.contains("first version"), "{e}");
@@ -1099,6 +1099,24 @@ async fn argument_errors_name_the_field() {
         .ok("sort_rows", with(t.clone(), json!({ "by": ["price"] })))
         .await;
     assert!(sorted["summary"].as_str().unwrap().contains("price"));
+    // One value where a list is wanted is a list of one.
+    let filled = server
+        .ok(
+            "fill_missing",
+            with(t.clone(), json!({ "columns": "price", "strategy": "zero" })),
+        )
+        .await;
+    assert!(
+        filled["summary"].as_str().unwrap().contains("price"),
+        "{filled}"
+    );
+    let sorted = server
+        .ok("sort_rows", with(t.clone(), json!({ "by": "quantity" })))
+        .await;
+    assert!(
+        sorted["summary"].as_str().unwrap().contains("quantity"),
+        "{sorted}"
+    );
     let e = server
         .err("sort_rows", with(t.clone(), json!({ "by": [7] })))
         .await;

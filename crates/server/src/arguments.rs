@@ -22,6 +22,33 @@ pub fn diagnose(
     ))
 }
 
+/// Natural shorthands, rewritten in place before the arguments are read:
+/// one value where the schema wants a list of such values (`"columns":
+/// "price"` for `["price"]`, one sort key, one aggregate). Only top-level
+/// fields, and only when the single value would be a valid item.
+pub fn accept_shorthands(schema: &Map<String, Value>, args: &mut Map<String, Value>) {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    for (name, value) in args.iter_mut() {
+        let Some(field) = properties.get(name).and_then(Value::as_object) else {
+            continue;
+        };
+        if field.get("type").and_then(Value::as_str) != Some("array")
+            || value.is_array()
+            || value.is_null()
+        {
+            continue;
+        }
+        let fits = field
+            .get("items")
+            .is_some_and(|items| check(items, value, name).is_none());
+        if fits {
+            *value = Value::Array(vec![value.take()]);
+        }
+    }
+}
+
 fn check_object(
     schema: &Map<String, Value>,
     args: &Map<String, Value>,
@@ -355,5 +382,25 @@ mod tests {
             "{said}"
         );
         assert!(diagnose("sort_rows", &schema(), base.as_object().unwrap()).is_none());
+    }
+
+    #[test]
+    fn one_value_stands_for_a_list_of_one() {
+        let cases = [
+            (json!({ "by": "price" }), json!({ "by": ["price"] })),
+            (
+                json!({ "by": { "column": "date", "descending": true } }),
+                json!({ "by": [{ "column": "date", "descending": true }] }),
+            ),
+            // Not a valid item, or not a list field: left for the error.
+            (json!({ "by": 7 }), json!({ "by": 7 })),
+            (json!({ "limit": 3 }), json!({ "limit": 3 })),
+            (json!({ "by": ["a"] }), json!({ "by": ["a"] })),
+        ];
+        for (given, wanted) in cases {
+            let mut args = given.as_object().unwrap().clone();
+            accept_shorthands(&schema(), &mut args);
+            assert_eq!(Value::Object(args), wanted);
+        }
     }
 }

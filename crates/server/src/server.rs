@@ -300,6 +300,13 @@ impl DataFrameServer {
         let cancelled = context.ct.clone();
         let peer = context.peer.clone();
         let tool = request.name.to_string();
+        let mut request = request;
+        if let (Some(route), Some(args)) = (
+            self.tool_router.map.get(tool.as_str()),
+            request.arguments.as_mut(),
+        ) {
+            crate::arguments::accept_shorthands(&route.attr.input_schema, args);
+        }
         let arguments = request.arguments.clone().unwrap_or_default();
         let call = ToolCallContext::new(self, request, context);
         // On notifications/cancelled the call is dropped: compute jobs it
