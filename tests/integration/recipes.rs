@@ -437,6 +437,7 @@ fn cleaning(n: impl Fn(&str) -> String) -> Vec<(&'static str, Value)> {
 /// the server's table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleaning_operations_replay_and_run_as_polars() {
+    let s = |v: Value| v["session_id"].as_str().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path()).await;
     let jan = write(dir.path(), "people_jan.csv", PEOPLE_JAN);
@@ -582,5 +583,58 @@ async fn cleaning_operations_replay_and_run_as_polars() {
         "{}",
         std::fs::read_to_string(&script).unwrap()
     );
+    // Tables made by reshaping, as code run on the raw file: the same.
+    let raw = s(server
+        .ok(
+            "initialize_data_table",
+            json!({ "file_path": jan, "table_name": "raw" }),
+        )
+        .await);
+    let raw_t = json!({ "session_id": raw, "table": "raw" });
+    for (tool, args) in [
+        (
+            "group_aggregate",
+            json!({ "by": ["city"], "aggregates": [{ "column": "amount", "function": "mean" }, { "function": "count" }] }),
+        ),
+        (
+            "pivot",
+            json!({ "index": ["city"], "columns": "id", "values": "amount" }),
+        ),
+        (
+            "unpivot",
+            json!({ "index": ["id"], "columns": ["city", "amount"] }),
+        ),
+    ] {
+        let made = server
+            .ok(tool, with(&raw_t, with(&args, json!({ "save_as": tool }))))
+            .await;
+        let made_t = json!({ "session_id": raw, "table": made["table"] });
+        let by_server = csv_of(&server, dir.path(), &made_t, &format!("{tool}.csv")).await;
+        let script = dir.path().join(format!("{tool}.py"));
+        server
+            .ok(
+                "export_recipe",
+                with(&made_t, json!({ "code": "polars", "path": script })),
+            )
+            .await;
+        let out = dir.path().join(format!("{tool}_python.csv"));
+        let run = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(&jan)
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{tool}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            by_server,
+            "{tool}: {}",
+            std::fs::read_to_string(&script).unwrap()
+        );
+    }
     server.stop().await;
 }

@@ -323,8 +323,14 @@ async fn reshaping_saves_new_tables_once() {
     let grouped = server.ok("group_aggregate", with(&t, args.clone())).await;
     assert_eq!(grouped["rows"], 4, "{grouped}");
     assert_eq!(grouped["source"], "people@v1");
-    let retry = server.ok("group_aggregate", with(&t, args)).await;
+    let retry = server.ok("group_aggregate", with(&t, args.clone())).await;
     assert_eq!(retry["already_applied"], true, "{retry}");
+    assert_eq!(retry["source"], "people@v1", "{retry}");
+    // The same request id for another table's worth of work is refused.
+    let mut other = args.clone();
+    other["by"] = json!(["name"]);
+    let reused = server.err("group_aggregate", with(&t, other)).await;
+    assert!(reused.contains("group-1"), "{reused}");
     let counts = column(&server, &session, "SELECT n FROM by_city ORDER BY city").await;
     // Lyon, Nice, Paris, paris: text sorts by code point.
     assert_eq!(counts, [json!(2), json!(2), json!(3), json!(1)]);

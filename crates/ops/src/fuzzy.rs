@@ -188,7 +188,7 @@ fn collapse(chars: impl Iterator<Item = char>, capacity: usize) -> String {
     out
 }
 
-fn is_latin_or_greek(c: char) -> bool {
+pub(crate) fn is_latin_or_greek(c: char) -> bool {
     c < '\u{0400}' || ('\u{1E00}'..='\u{1FFF}').contains(&c)
 }
 

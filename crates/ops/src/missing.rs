@@ -411,7 +411,7 @@ pub fn mark_intentional_missing(
             column: name.clone(),
             changed: after.abs_diff(before),
             marked: after,
-            unmarked_missing: s.null_count() - after,
+            unmarked_missing: s.null_count().saturating_sub(after),
         });
     }
     Ok((out, reports))

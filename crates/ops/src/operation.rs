@@ -685,7 +685,7 @@ impl Operation {
             } => {
                 let out = unpivot(df, index, columns, variable_name, value_name)?;
                 meta.remove(REASONS);
-                let n = df.width() - index.len();
+                let n = crate::columns::visible_names(df).len() - index.len();
                 (
                     out.clone(),
                     format!(

@@ -92,7 +92,13 @@ fn find(
     let values = values.f64()?;
     let mut finite: Vec<f64> = values.iter().flatten().filter(|v| v.is_finite()).collect();
     let missing = series.null_count();
-    let intentional = marks_of(df, column).map_or(0, |m| m.sum().unwrap_or(0) as usize);
+    // A mark counts only on a cell that is missing.
+    let intentional = marks_of(df, column).map_or(0, |m| {
+        m.iter()
+            .zip(series.is_null().iter())
+            .filter(|(m, null)| *m == Some(true) && *null == Some(true))
+            .count()
+    });
     let (lower, upper) = if finite.len() < 2 {
         (f64::NEG_INFINITY, f64::INFINITY)
     } else {
@@ -119,21 +125,22 @@ fn find(
         .iter()
         .map(|v| Some(v.is_some_and(|v| v.is_finite() && (v < lower || v > upper))))
         .collect();
-    let mut counts: Vec<(f64, usize)> = Vec::new();
+    // Every outlying value counted: a code like -999 may first appear after
+    // thousands of genuine outliers.
+    let mut by_bits: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
     let mut example_rows = Vec::new();
     for (i, (v, out)) in values.iter().zip(mask.iter()).enumerate() {
         if out == Some(true) {
-            let v = v.unwrap_or_default();
-            if let Some((_, n)) = counts.iter_mut().find(|(x, _)| *x == v) {
-                *n += 1;
-            } else if counts.len() < 1_000 {
-                counts.push((v, 1));
-            }
+            *by_bits.entry(v.unwrap_or_default().to_bits()).or_default() += 1;
             if example_rows.len() < 5 {
                 example_rows.push(i);
             }
         }
     }
+    let mut counts: Vec<(f64, usize)> = by_bits
+        .into_iter()
+        .map(|(bits, n)| (f64::from_bits(bits), n))
+        .collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.total_cmp(&b.0)));
     let integer = series.dtype().is_integer();
     let frequent = counts
@@ -406,5 +413,17 @@ mod tests {
         let (out, r) = outliers(&df, &["x".into()], Method::Iqr, None, Action::Flag, None).unwrap();
         assert_eq!(r[0].outliers, 0);
         assert_eq!(out.width(), 2);
+    }
+
+    /// Regression: only the first 1,000 distinct outlying values were
+    /// counted, so a code after them was never reported.
+    #[test]
+    fn a_code_after_many_outliers_is_still_counted() {
+        let mut values: Vec<f64> = vec![0.0; 10_000];
+        values.extend((0..2_000).map(|i| 1e6 + i as f64));
+        values.extend(std::iter::repeat_n(-999.0, 50));
+        let df = df!("x" => values).unwrap();
+        let (_, r) = outliers(&df, &["x".into()], Method::Iqr, None, Action::Report, None).unwrap();
+        assert_eq!(r[0].frequent[0], (serde_json::json!(-999.0), 50));
     }
 }

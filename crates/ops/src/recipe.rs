@@ -399,10 +399,11 @@ impl Recipe {
                     }
                 }
                 Operation::Outliers {
-                    flag_column: Some(c),
+                    flag_column,
+                    then: crate::outliers::Action::Flag,
                     ..
                 } => {
-                    active.remove(c);
+                    active.remove(flag_column.as_deref().unwrap_or("is_outlier"));
                 }
                 // The table is new: only the keys keep their (mapped) names.
                 Operation::GroupAggregate { by, .. } => active.retain(|k, _| by.contains(k)),
@@ -667,5 +668,42 @@ mod tests {
         let (effects, _) = dry_run(&frame(), &Meta::new(), &ops[..1]).unwrap();
         assert_eq!(effects[0].cells_changed, Some(1));
         assert!(effects[0].changed);
+    }
+
+    /// Regression: a flag step without flag_column makes `is_outlier`, but
+    /// the mapping of that name stayed active for later steps.
+    #[test]
+    fn the_default_flag_column_ends_a_mapping() {
+        let recipe = Recipe {
+            format: RECIPE_FORMAT,
+            source: None,
+            steps: vec![
+                Step::new(
+                    Operation::Outliers {
+                        columns: vec!["x".into()],
+                        method: crate::outliers::Method::Iqr,
+                        threshold: None,
+                        then: crate::outliers::Action::Flag,
+                        flag_column: None,
+                    },
+                    None,
+                ),
+                Step::new(
+                    Operation::FilterRows {
+                        condition: "is_outlier".into(),
+                    },
+                    None,
+                ),
+            ],
+        };
+        let mut mapping = BTreeMap::new();
+        mapping.insert("is_outlier".to_string(), "Flag".to_string());
+        let ops = recipe.mapped(&mapping).unwrap();
+        assert_eq!(
+            ops[1],
+            Operation::FilterRows {
+                condition: "is_outlier".into()
+            }
+        );
     }
 }

@@ -170,6 +170,20 @@ def cast(df, name, dtype, fmt=None):
     return df.with_columns(e.alias(name))
 
 
+def no_accents(v):
+    """Accents off Latin and Greek letters only, recomposed."""
+    import unicodedata
+    out, after_latin = [], False
+    for c in unicodedata.normalize("NFD", v):
+        if unicodedata.category(c).startswith("M"):
+            if not after_latin:
+                out.append(c)
+            continue
+        after_latin = c < "\u0400" or "\u1e00" <= c <= "\u1fff"
+        out.append(c)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
 def clean_text(df, columns, replace=None, repl="", strip_accents=False, strip_punctuation=False,
                collapse_spaces=False, trim=False, case=None, empty_as_missing=False):
     """Cleans text columns (every text column when none are named), steps in
@@ -182,9 +196,7 @@ def clean_text(df, columns, replace=None, repl="", strip_accents=False, strip_pu
         if replace is not None:
             e = e.str.replace_all(replace, repl)
         if strip_accents:
-            e = e.map_elements(lambda v: "".join(c for c in unicodedata.normalize("NFKD", v)
-                                                 if not unicodedata.combining(c)),
-                               return_dtype=pl.String)
+            e = e.map_elements(no_accents, return_dtype=pl.String)
         if strip_punctuation:
             e = e.str.replace_all(r"\p{P}", "")
         if collapse_spaces:
@@ -210,6 +222,8 @@ def parse_dates(df, columns, formats):
     """Reads dates from text: the first format that reads a value wins."""
     timed = any(code in f for f in formats for code in TIME_CODES)
     for name in columns:
+        if df[name].dtype.is_temporal():
+            continue  # already dates: left as they are
         c = pl.col(name).str.strip_chars()
         parts = []
         for f in formats:
@@ -279,8 +293,16 @@ def outliers(df, columns, method, k, action, flag):
 
 def pivot(df, index, on, values, fn):
     heads = df[on].unique().sort(nulls_last=True)
+    names = heads.cast(pl.String)
+    taken = set(index)
     exprs = []
-    for v in heads:
+    for v, text in zip(heads, names):
+        name = "(missing)" if v is None else text
+        if name.startswith("__dfmcp_intentional_missing__"):
+            name = name.lstrip("_")
+        while name in taken:
+            name += "_"
+        taken.add(name)
         sel = pl.col(on).is_null() if v is None else (pl.col(on) == v)
         picked = pl.col(values).filter(sel)
         if fn == "count":
@@ -288,8 +310,31 @@ def pivot(df, index, on, values, fn):
         else:
             agg = picked.std() if fn == "std" else getattr(picked, fn or "first")()
             e = pl.when(sel.any()).then(agg).otherwise(None)
-        exprs.append(e.alias("(missing)" if v is None else str(v)))
+        exprs.append(e.alias(name))
     return df.group_by(index).agg(exprs).sort(index, nulls_last=True, maintain_order=True)
+
+
+INTEGERS = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)
+
+
+def unpivot(df, index, columns, variable_name, value_name):
+    """Columns to rows, values of different types read as the server does:
+    whole numbers as Int64 (Float64 with UInt64), numbers as Float64, else text."""
+    columns = columns or [c for c in df.columns if c not in index]
+    types = {df[c].dtype for c in columns}
+    only = next(iter(types))
+    if len(types) == 1 and not isinstance(only, (pl.Categorical, pl.Enum)):
+        common = only
+    elif all(t in INTEGERS for t in types):
+        common = pl.Int64
+    elif all(t in NUMERIC for t in types):
+        common = pl.Float64
+    else:
+        common = pl.String
+    parts = [df.select([pl.col(i) for i in index]
+                       + [pl.lit(c).alias(variable_name), pl.col(c).cast(common).alias(value_name)])
+             for c in columns]
+    return pl.concat(parts)
 "#;
 
 /// The recipe as a Python script for polars: `apply(df)` runs the steps,
@@ -536,13 +581,13 @@ pub fn to_polars(recipe: &Recipe) -> String {
                 variable_name,
                 value_name,
             } => format!(
-                "df = df.unpivot(on={}, index={}, variable_name={}, value_name={})",
+                "df = unpivot(df, {}, {}, {}, {})",
+                py_list(index),
                 if columns.is_empty() {
                     "None".into()
                 } else {
                     py_list(columns)
                 },
-                py_list(index),
                 py(variable_name),
                 py(value_name)
             ),
@@ -728,10 +773,12 @@ pub fn to_sql(recipe: &Recipe, table: &str) -> (String, Vec<String>) {
                 ));
                 Some(format!("SELECT * EXCLUDE ({row}) FROM step{n}_sorted"))
             }
-            // Trim, case and empty-as-missing have SQL twins; regular
+            // Case and empty-as-missing have SQL twins; SQL's TRIM takes
+            // spaces only (here every Unicode space), and regular
             // expressions, accents and punctuation are left to polars.
             Operation::CleanText { columns, how }
                 if !columns.is_empty()
+                    && !how.trim
                     && how.replace.is_none()
                     && !how.strip_accents
                     && !how.strip_punctuation
@@ -742,9 +789,6 @@ pub fn to_sql(recipe: &Recipe, table: &str) -> (String, Vec<String>) {
                     .iter()
                     .map(|c| {
                         let mut e = ident(c);
-                        if how.trim {
-                            e = format!("TRIM({e})");
-                        }
                         match how.case {
                             Some(crate::text::Case::Lower) => e = format!("LOWER({e})"),
                             Some(crate::text::Case::Upper) => e = format!("UPPER({e})"),

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::columns::{resolve, visible, visible_names};
 use crate::error::{Limit, OpsError, Result};
-use crate::values::display;
 
 /// An aggregate function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +124,7 @@ pub fn group_aggregate(
             }
         };
         let name = a.output_name();
+        refuse_hidden(&name)?;
         if names.contains(&name) {
             return Err(OpsError::InvalidArgument(format!(
                 "two output columns would be named '{name}'; give one of them \"as\""
@@ -154,6 +154,27 @@ pub fn group_aggregate(
 /// Most columns a pivot may make.
 pub const MAX_PIVOT_COLUMNS: usize = 200;
 
+/// Most rows an unpivot, and most cells a pivot, may make: checked before
+/// the work, wherever the operation runs (a tool, a recipe, a dry run). A
+/// server may hold its tools to less.
+pub const MAX_RESHAPE_CELLS: u64 = 100_000_000;
+
+fn too_large(what: String) -> OpsError {
+    OpsError::LimitExceeded {
+        limit: Limit::QueryRows,
+        message: what,
+    }
+}
+
+fn refuse_hidden(name: &str) -> Result<()> {
+    if crate::columns::is_hidden(name) {
+        return Err(OpsError::InvalidArgument(format!(
+            "'{name}' cannot be a column name: its prefix is reserved"
+        )));
+    }
+    Ok(())
+}
+
 /// One row per distinct `index`, one column per distinct value of
 /// `columns` (sorted), each cell `function` of `values` in that pair. With
 /// no function, each pair must hold at most one row.
@@ -163,6 +184,17 @@ pub fn pivot(
     columns: &str,
     values: &str,
     function: Option<AggFn>,
+) -> Result<DataFrame> {
+    pivot_within(df, index, columns, values, function, MAX_RESHAPE_CELLS)
+}
+
+fn pivot_within(
+    df: &DataFrame,
+    index: &[String],
+    columns: &str,
+    values: &str,
+    function: Option<AggFn>,
+    max_cells: u64,
 ) -> Result<DataFrame> {
     if index.is_empty() {
         return Err(OpsError::InvalidArgument(
@@ -217,6 +249,30 @@ pub fn pivot(
             ),
         });
     }
+    let groups = df
+        .clone()
+        .lazy()
+        .group_by(keys.clone())
+        .agg([len().alias("n")])
+        .select([len()])
+        .collect()?;
+    let groups = groups.columns()[0]
+        .as_materialized_series()
+        .cast(&DataType::UInt64)?
+        .u64()?
+        .get(0)
+        .unwrap_or(0);
+    let cells = groups.saturating_mul(distinct.len() as u64);
+    if cells > max_cells {
+        return Err(too_large(format!(
+            "this pivot would make {groups} rows × {} columns = {cells} cells, more than {max_cells}; aggregate first (group_aggregate) or filter rows",
+            distinct.len()
+        )));
+    }
+    // Names are polars' text of each value, as the generated code's cast
+    // gives them.
+    let names = distinct.cast(&DataType::String)?;
+    let names = names.str()?;
     let mut taken: HashSet<String> = index.iter().cloned().collect();
     let mut exprs = Vec::new();
     for i in 0..distinct.len() {
@@ -224,10 +280,13 @@ pub fn pivot(
         let (mut name, selected) = if v.is_null() {
             ("(missing)".to_string(), col(columns).is_null())
         } else {
-            let text = display(&v);
+            let text = names.get(i).unwrap_or_default().to_string();
             let lit_value = distinct.slice(i as i64, 1);
             (text, col(columns).eq(lit(lit_value).first()))
         };
+        if crate::columns::is_hidden(&name) {
+            name = name.trim_start_matches('_').to_string();
+        }
         while taken.contains(&name) {
             name.push('_');
         }
@@ -266,6 +325,24 @@ pub fn unpivot(
     variable_name: &str,
     value_name: &str,
 ) -> Result<DataFrame> {
+    unpivot_within(
+        df,
+        index,
+        columns,
+        variable_name,
+        value_name,
+        MAX_RESHAPE_CELLS,
+    )
+}
+
+fn unpivot_within(
+    df: &DataFrame,
+    index: &[String],
+    columns: &[String],
+    variable_name: &str,
+    value_name: &str,
+    max_rows: u64,
+) -> Result<DataFrame> {
     resolve(df, index)?;
     let columns: Vec<String> = if columns.is_empty() {
         visible_names(df)
@@ -279,6 +356,16 @@ pub fn unpivot(
         return Err(OpsError::InvalidArgument(
             "no columns left to unpivot: every column is in index".into(),
         ));
+    }
+    refuse_hidden(variable_name)?;
+    refuse_hidden(value_name)?;
+    let rows = (df.height() as u64).saturating_mul(columns.len() as u64);
+    if rows > max_rows {
+        return Err(too_large(format!(
+            "unpivoting {} columns of {} rows would make {rows} rows, more than {max_rows}; name fewer columns or filter rows first",
+            columns.len(),
+            df.height()
+        )));
     }
     if variable_name == value_name || index.iter().any(|i| i == variable_name || i == value_name) {
         return Err(OpsError::InvalidArgument(format!(
@@ -310,7 +397,9 @@ pub fn unpivot(
 fn common_type(a: &DataType, b: &DataType) -> DataType {
     if a == b {
         a.clone()
-    } else if a.is_integer() && b.is_integer() {
+    } else if a.is_integer() && b.is_integer() && a != &DataType::UInt64 && b != &DataType::UInt64 {
+        // Int64 holds every other integer type; a UInt64 beyond i64::MAX
+        // would become missing, so with UInt64 the common type is Float64.
         DataType::Int64
     } else if a.is_primitive_numeric() && b.is_primitive_numeric() {
         DataType::Float64
@@ -695,5 +784,37 @@ mod tests {
         let text = df!("key" => ["2"]).unwrap();
         let e = join(&left, &text, &on_l, &on_r, JoinHow::Inner, "_r", 100).unwrap_err();
         assert!(e.to_string().contains("cast"), "{e}");
+    }
+
+    #[test]
+    fn reshapes_are_bounded_before_they_run() {
+        let df = df!("id" => [1, 2, 3], "k" => ["a", "b", "c"], "v" => [1, 2, 3]).unwrap();
+        let e = pivot_within(&df, &["id".into()], "k", "v", None, 8).unwrap_err();
+        assert!(
+            e.to_string().contains("3 rows × 3 columns = 9 cells"),
+            "{e}"
+        );
+        assert!(pivot_within(&df, &["id".into()], "k", "v", None, 9).is_ok());
+        let e = unpivot_within(&df, &["id".into()], &[], "k2", "v2", 5).unwrap_err();
+        assert!(e.to_string().contains("would make 6 rows"), "{e}");
+        let e = unpivot(
+            &df,
+            &["id".into()],
+            &[],
+            "__dfmcp_intentional_missing__k",
+            "v2",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("reserved"), "{e}");
+    }
+
+    /// Regression: Int64 and UInt64 values were cast to Int64, and a UInt64
+    /// beyond i64::MAX became missing without a word.
+    #[test]
+    fn large_unsigned_values_survive_a_common_type() {
+        let df = df!("id" => [1], "a" => [u64::MAX], "b" => [-1i64]).unwrap();
+        let out = unpivot(&df, &["id".into()], &[], "k", "v").unwrap();
+        assert_eq!(out.column("v").unwrap().dtype(), &DataType::Float64);
+        assert_eq!(out.column("v").unwrap().null_count(), 0);
     }
 }

@@ -132,12 +132,10 @@ impl Cleaner {
             out = Cow::Owned(s);
         }
         if self.how.strip_accents && !out.is_ascii() {
-            out = Cow::Owned(
-                out.as_ref()
-                    .nfkd()
-                    .filter(|c| !is_combining_mark(*c))
-                    .collect(),
-            );
+            let stripped = strip_accents(&out);
+            if stripped != out.as_ref() {
+                out = Cow::Owned(stripped);
+            }
         }
         if self.how.strip_punctuation && out.chars().any(is_punctuation) {
             out = Cow::Owned(out.chars().filter(|c| !is_punctuation(*c)).collect());
@@ -170,6 +168,25 @@ impl Cleaner {
         }
         Some(out)
     }
+}
+
+/// Accents off Latin and Greek letters (é → e), recomposed: in other
+/// scripts a combining mark makes another letter (ガ is not カ, й is not и)
+/// and is kept.
+pub fn strip_accents(text: &str) -> String {
+    let mut stripped = String::with_capacity(text.len());
+    let mut after_latin = false;
+    for c in text.nfd() {
+        if is_combining_mark(c) {
+            if !after_latin {
+                stripped.push(c);
+            }
+            continue;
+        }
+        after_latin = crate::fuzzy::is_latin_or_greek(c);
+        stripped.push(c);
+    }
+    stripped.nfc().collect()
 }
 
 /// Unicode general category P (punctuation), as regex `\p{P}` sees it.
@@ -304,6 +321,11 @@ fn check_new_names(df: &DataFrame, names: &[String], freed: &[String]) -> Result
                 "the new column name '{name}' is given twice"
             )));
         }
+        if crate::columns::is_hidden(name) {
+            return Err(OpsError::InvalidArgument(format!(
+                "'{name}' cannot be a column name: its prefix is reserved"
+            )));
+        }
         if existing.contains(name) && !freed.contains(name) {
             return Err(OpsError::InvalidArgument(format!(
                 "column '{name}' already exists; choose another name (or drop or rename it first)"
@@ -431,15 +453,9 @@ pub fn merge_columns(
         .iter()
         .map(|c| {
             let s = df.column(c)?.as_materialized_series();
-            Ok(match s.dtype() {
-                DataType::String => s.clone(),
-                // Floats and temporal values read as a person writes them.
-                _ => s
-                    .iter()
-                    .map(|v| (!v.is_null()).then(|| display(&v)))
-                    .collect::<StringChunked>()
-                    .into_series(),
-            })
+            // polars' own text of each type, as a cast to text in the
+            // generated polars or SQL code gives it.
+            Ok(s.cast(&DataType::String)?)
         })
         .collect::<Result<_>>()?;
     let cas: Vec<&StringChunked> = texts.iter().map(|s| s.str()).collect::<PolarsResult<_>>()?;
@@ -459,39 +475,33 @@ pub fn merge_columns(
             out
         })
         .collect();
-    let first = &columns[0];
     let mut out = df.clone();
     if drop_originals {
-        // Keep the first source's place for the merged column.
-        out.with_column(
-            merged
-                .with_name("__dfmcp_merged__".into())
-                .into_series()
-                .into_column(),
-        )?;
-        let mut cols: Vec<Column> = out.columns().to_vec();
-        let m = cols.pop().expect("the column just added");
-        let at = cols
-            .iter()
-            .position(|c| c.name() == first.as_str())
-            .unwrap_or(0);
-        cols.insert(at, m.with_name(into.into()));
-        let rest: Vec<Column> = cols
-            .into_iter()
-            .enumerate()
-            .filter(|(i, c)| *i == at || !columns.iter().any(|s| s == c.name().as_str()))
-            .map(|(_, c)| c)
-            .collect();
-        let mut frame = DataFrame::new(df.height(), rest)?;
-        for c in columns {
-            if c != into {
-                let mark = crate::columns::mark_column(c);
-                if frame.column(&mark).is_ok() {
-                    frame = frame.drop(&mark)?;
+        // The merged column takes the first source's place; the sources go,
+        // with their intentional-missing marks (the merged values are new,
+        // even under a reused name).
+        let merged = merged.with_name(into.into()).into_series().into_column();
+        let mut cols: Vec<Column> = Vec::with_capacity(df.width());
+        let mut placed = false;
+        for c in df.columns() {
+            let name = c.name().as_str();
+            if columns.iter().any(|s| s == name) {
+                if !placed {
+                    cols.push(merged.clone());
+                    placed = true;
                 }
+                continue;
+            }
+            let marks_of_source = columns
+                .iter()
+                .map(String::as_str)
+                .chain(std::iter::once(into))
+                .any(|s| crate::columns::mark_column(s) == name);
+            if !marks_of_source {
+                cols.push(c.clone());
             }
         }
-        out = frame;
+        out = DataFrame::new(df.height(), cols)?;
     } else {
         // After the rightmost of them, wherever they are listed.
         let last = df
@@ -858,16 +868,16 @@ mod tests {
                     case: Some(Case::Lower),
                     ..Default::default()
                 },
-                // NFKD also reads a non-breaking space as a space.
+                // Accents only: a non-breaking space stays what it is.
                 expected: vec![
                     Some("  cafe  de   flore "),
                     None,
                     Some("o'brien, ltd."),
                     Some("ecole normale"),
                     Some("  "),
-                    Some("x  y"),
+                    Some("x\u{a0}\u{a0}y"),
                 ],
-                changed: 4,
+                changed: 3,
             },
             Case_ {
                 how: TextCleaning {
@@ -1200,5 +1210,47 @@ mod tests {
         assert!(again.equals_missing(&out));
         let nulls = df!("t" => [None::<&str>, None]).unwrap();
         assert!(parse_dates(&nulls, &["t".into()], &[], None).is_err());
+    }
+
+    /// Regression: NFKD without recomposing turned ガ into カ and й into и,
+    /// and removed vowel signs from Hindi.
+    #[test]
+    fn accents_come_off_latin_and_greek_letters_only() {
+        for (given, wanted) in [
+            ("Café Ærø", "Cafe Ærø"),
+            ("Ωμέγα", "Ωμεγα"),
+            ("ガイド", "ガイド"),
+            ("йод", "йод"),
+            ("नमस्ते", "नमस्ते"),
+            ("한국어", "한국어"),
+            ("ﬁ²", "ﬁ²"),
+        ] {
+            assert_eq!(strip_accents(given), wanted, "{given}");
+        }
+    }
+
+    /// Regression: merging into the name of a source kept that source's
+    /// intentional-missing marks on the merged values.
+    #[test]
+    fn a_merge_drops_the_marks_of_its_sources() {
+        let df = df!("city" => [None, Some("Lyon")], "zip" => [Some(13001), None]).unwrap();
+        let (marked, _) =
+            crate::missing::mark_intentional_missing(&df, &["city".into()], None, false).unwrap();
+        let cols = ["city".to_string(), "zip".to_string()];
+        let (out, _) = merge_columns(&marked, &cols, "city", " ", true, true).unwrap();
+        assert_eq!(names(&out), ["city"]);
+        assert_eq!(
+            strings(&out, "city"),
+            vec![Some("13001".into()), Some("Lyon".into())]
+        );
+        let e = split_column(
+            &df,
+            "city",
+            " ",
+            &["__dfmcp_intentional_missing__x".into(), "y".into()],
+            false,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("reserved"), "{e}");
     }
 }

@@ -49,15 +49,38 @@ pub fn accept_shorthands(schema: &Map<String, Value>, args: &mut Map<String, Val
     }
 }
 
+/// Other names the server reads for a field (serde aliases), both ways.
+const ALIASES: &[(&str, &str)] = &[("table", "table_name"), ("table_name", "table")];
+
+fn present(args: &Map<String, Value>, name: &str) -> bool {
+    let given = |n: &str| args.get(n).is_some_and(|v| !v.is_null());
+    given(name)
+        || ALIASES
+            .iter()
+            .any(|(field, alias)| *field == name && given(alias))
+}
+
+/// Wrong values first, then missing fields, then unknown ones (which the
+/// server ignores, so they are only worth naming when nothing else is
+/// wrong: a misspelt required field shows up as missing).
 fn check_object(
     schema: &Map<String, Value>,
     args: &Map<String, Value>,
     at: &str,
 ) -> Option<String> {
     let properties = schema.get("properties").and_then(Value::as_object);
+    if let Some(properties) = properties {
+        for (name, value) in args {
+            if let Some(field) = properties.get(name)
+                && let Some(problem) = check(field, value, &path(at, name))
+            {
+                return Some(problem);
+            }
+        }
+    }
     if let Some(Value::Array(required)) = schema.get("required") {
         for name in required.iter().filter_map(Value::as_str) {
-            if args.get(name).is_none_or(Value::is_null) {
+            if !present(args, name) {
                 let field = properties.and_then(|p| p.get(name));
                 return Some(format!(
                     "`{}` is required: {}{}",
@@ -69,24 +92,22 @@ fn check_object(
         }
     }
     let properties = properties?;
-    for (name, value) in args {
-        let Some(field) = properties.get(name) else {
-            let known: Vec<&str> = properties.keys().map(String::as_str).collect();
-            let near = dfmcp_ops::columns::nearest(
-                name,
-                &known.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
-            );
+    for name in args.keys() {
+        let known = properties.contains_key(name)
+            || ALIASES
+                .iter()
+                .any(|(field, alias)| alias == name && properties.contains_key(*field));
+        if !known {
+            let names: Vec<String> = properties.keys().cloned().collect();
+            let near = dfmcp_ops::columns::nearest(name, &names);
             return Some(format!(
                 "there is no field `{}`{}; the fields are {}",
                 path(at, name),
                 near.first()
                     .map(|n| format!(" (did you mean `{n}`?)"))
                     .unwrap_or_default(),
-                known.join(", ")
+                names.join(", ")
             ));
-        };
-        if let Some(problem) = check(field, value, &path(at, name)) {
-            return Some(problem);
         }
     }
     None
@@ -382,6 +403,11 @@ mod tests {
             "{said}"
         );
         assert!(diagnose("sort_rows", &schema(), base.as_object().unwrap()).is_none());
+        // An alias the server reads counts as the field.
+        let mut aliased = base.as_object().unwrap().clone();
+        let table = aliased.remove("table").unwrap();
+        aliased.insert("table_name".into(), table);
+        assert!(diagnose("sort_rows", &schema(), &aliased).is_none());
     }
 
     #[test]

@@ -606,6 +606,22 @@ fn portable(mut schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
                 if empty {
                     map.remove("default");
                 }
+                let collapse = match map.get("anyOf") {
+                    Some(Value::Array(branches)) if branches.len() == 2 => {
+                        let non_null: Vec<&Value> = branches
+                            .iter()
+                            .filter(|b| b.get("type") != Some(&Value::from("null")))
+                            .collect();
+                        (non_null.len() == 1).then(|| non_null[0].clone())
+                    }
+                    _ => None,
+                };
+                if let Some(Value::Object(branch)) = collapse {
+                    map.remove("anyOf");
+                    for (k, v) in branch {
+                        map.entry(k).or_insert(v);
+                    }
+                }
                 // A choice of strings is an enum; per-variant prose is said
                 // once in the field's or the tool's description.
                 let consts = match map.get("oneOf") {
@@ -631,22 +647,6 @@ fn portable(mut schema: rmcp::model::JsonObject) -> rmcp::model::JsonObject {
                     || map.get("type") == Some(&Value::from("number"))
                 {
                     map.remove("format");
-                }
-                let collapse = match map.get("anyOf") {
-                    Some(Value::Array(branches)) if branches.len() == 2 => {
-                        let non_null: Vec<&Value> = branches
-                            .iter()
-                            .filter(|b| b.get("type") != Some(&Value::from("null")))
-                            .collect();
-                        (non_null.len() == 1).then(|| non_null[0].clone())
-                    }
-                    _ => None,
-                };
-                if let Some(Value::Object(branch)) = collapse {
-                    map.remove("anyOf");
-                    for (k, v) in branch {
-                        map.entry(k).or_insert(v);
-                    }
                 }
                 for v in map.values_mut() {
                     walk(v);

@@ -478,9 +478,20 @@ impl DataFrameServer {
                 // A parse that detected its formats recorded them: compare
                 // what the caller gave, not what was settled.
                 let same = |r: &dfmcp_storage::LogRecord| {
+                    let settled = || {
+                        let mut given = op.params();
+                        let mut recorded = r.params.clone();
+                        for p in [&mut given, &mut recorded] {
+                            if let Some(map) = p.as_object_mut() {
+                                map.remove("formats");
+                            }
+                        }
+                        given == recorded
+                    };
                     r.action == op.action()
                         && (r.params == op.params()
-                            || matches!(op, Operation::ParseDates { ref formats, .. } if formats.is_empty()))
+                            || matches!(op, Operation::ParseDates { ref formats, .. } if formats.is_empty())
+                                && settled())
                 };
                 if let Some(record) = &record
                     && !same(record)

@@ -214,22 +214,32 @@ impl DataFrameServer {
             .tables_with_ops(&session, std::slice::from_ref(&intent.op_id))
             .await?
             .into_values()
-            .find(|t| t.name == save_as);
-        let loaded = self.store().load(&session, &target.table).await?;
-        if let Some(expected) = write.expected_version
-            && expected != loaded.state.head.version
-            && retried.is_none()
-        {
-            return Err(ToolError::invalid(format!(
-                "table '{}' is at version {}, not {expected}; nothing was made. Look at get_history, then call again",
-                target.table, loaded.state.head.version
-            )));
-        }
-        let source = format!("{}@v{}", target.table, loaded.state.head.version);
-        if let Value::Object(map) = &mut params {
-            map.insert("source".into(), Value::String(source.clone()));
-        }
-        if retried.is_some() {
+            .any(|t| t.name == save_as);
+        if retried {
+            // The same request id must have asked for the same table.
+            let made = self.store().history(&session, save_as).await?;
+            let first = made.versions.first().map(|v| &v.record);
+            let without_source = |p: &Value| {
+                let mut p = p.clone();
+                if let Value::Object(map) = &mut p {
+                    map.remove("source");
+                }
+                p
+            };
+            if let Some(record) = first
+                && (record.action != action || without_source(&record.params) != params)
+            {
+                return Err(StoreError::RequestIdReused {
+                    request_id: write.request_id.clone().unwrap_or_default(),
+                    previous: format!("{}: {}", record.action, record.summary),
+                }
+                .into());
+            }
+            let source = first
+                .and_then(|r| r.params.get("source"))
+                .and_then(Value::as_str)
+                .unwrap_or(&target.table)
+                .to_string();
             let table = self.store().load(&session, save_as).await?;
             return Ok(self.derived_response(
                 target,
@@ -240,6 +250,31 @@ impl DataFrameServer {
                 &table.df,
                 true,
             ));
+        }
+        // A taken name is refused before any work.
+        if self
+            .store()
+            .list_tables(&session)
+            .await?
+            .iter()
+            .any(|t| t.name == save_as)
+        {
+            return Err(ToolError::invalid(format!(
+                "table '{save_as}' already exists in this session; choose another save_as (or drop_table it first)"
+            )));
+        }
+        let loaded = self.store().load(&session, &target.table).await?;
+        if let Some(expected) = write.expected_version
+            && expected != loaded.state.head.version
+        {
+            return Err(ToolError::invalid(format!(
+                "table '{}' is at version {}, not {expected}; nothing was made. Look at get_history, then call again",
+                target.table, loaded.state.head.version
+            )));
+        }
+        let source = format!("{}@v{}", target.table, loaded.state.head.version);
+        if let Value::Object(map) = &mut params {
+            map.insert("source".into(), Value::String(source.clone()));
         }
         let other = match &derivation {
             Derivation::Join { other, .. } => Some(self.store().load(&session, other).await?.df),
