@@ -202,14 +202,28 @@ pub fn summarize_column(df: &DataFrame, name: &str, top_n: usize) -> Result<Colu
     } else if dtype == DataType::String || dtype.is_categorical() {
         let text = s.cast(&DataType::String)?;
         let ca = text.str()?;
-        let lengths = ca.str_len_chars();
-        let (top, distinct) = ranked_counts(&text, top_n)?;
+        // Lengths come from the distinct values the count found, not from
+        // another pass over every row.
+        let (top, distinct, lengths) = match ranked_text_full(ca, top_n, &PlRandomState::default())
+        {
+            Some(ranked) => ranked?,
+            None => {
+                let all = ca.str_len_chars();
+                let lengths = Lengths {
+                    min: all.min().map(|v| v as usize),
+                    max: all.max().map(|v| v as usize),
+                    empty: all.equal(0).sum().unwrap_or(0) as usize,
+                };
+                let (top, distinct) = ranked_counts(&text, top_n)?;
+                (top, distinct, lengths)
+            }
+        };
         summary.distinct = distinct;
         summary.text = Some(TextStats {
             top: top_list(&top)?,
-            min_length: lengths.min().map(|v| v as usize),
-            max_length: lengths.max().map(|v| v as usize),
-            empty_strings: lengths.equal(0).sum().unwrap_or(0) as usize,
+            min_length: lengths.min,
+            max_length: lengths.max,
+            empty_strings: lengths.empty,
         });
     } else {
         summary.distinct = s.drop_nulls().n_unique().unwrap_or(0);
@@ -382,6 +396,24 @@ fn ranked_text(
     k: usize,
     state: &(impl std::hash::BuildHasher + Sync),
 ) -> Option<Result<(DataFrame, usize)>> {
+    ranked_text_full(ca, k, state).map(|r| r.map(|(top, distinct, _)| (top, distinct)))
+}
+
+/// Shortest and longest text (in characters) and how many values are empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Lengths {
+    min: Option<usize>,
+    max: Option<usize>,
+    empty: usize,
+}
+
+/// [`ranked_text`], with the lengths of the values read off the distinct
+/// values and their counts.
+fn ranked_text_full(
+    ca: &StringChunked,
+    k: usize,
+    state: &(impl std::hash::BuildHasher + Sync),
+) -> Option<Result<(DataFrame, usize, Lengths)>> {
     use rayon::prelude::*;
     // Values are split among threads by hash, so each counts its share of
     // the distinct values in a table a fraction of the size.
@@ -396,6 +428,23 @@ fn ranked_text(
         .collect();
     let mut groups: Vec<(&str, u64)> = counted?.concat();
     let distinct = groups.len();
+    let mut lengths = Lengths {
+        min: None,
+        max: None,
+        empty: 0,
+    };
+    for (value, count) in &groups {
+        let chars = if value.is_ascii() {
+            value.len()
+        } else {
+            value.chars().count()
+        };
+        lengths.min = Some(lengths.min.map_or(chars, |m| m.min(chars)));
+        lengths.max = Some(lengths.max.map_or(chars, |m| m.max(chars)));
+        if chars == 0 {
+            lengths.empty += *count as usize;
+        }
+    }
     let take = k.min(distinct);
     if take < distinct && take > 0 {
         // The k best (count descending, then value) in front, unordered.
@@ -407,7 +456,7 @@ fn ranked_text(
     let counts = UInt64Chunked::from_vec("count".into(), groups.iter().map(|g| g.1).collect());
     Some(
         DataFrame::new(take, vec![values.into_column(), counts.into_column()])
-            .map(|df| (df, distinct))
+            .map(|df| (df, distinct, lengths))
             .map_err(Into::into),
     )
 }
