@@ -283,6 +283,25 @@ async fn a_recipe_replays_on_next_months_file() {
     server.stop().await;
 }
 
+/// Runs a generated polars script on `input`, writing `out`; returns what
+/// it wrote (the script's stderr on failure, the script itself on a
+/// mismatch is for the caller).
+fn run_python(script: &Path, input: &str, out: &Path) -> String {
+    let run = std::process::Command::new("python3")
+        .arg(script)
+        .arg(input)
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}: {}",
+        script.display(),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    std::fs::read_to_string(out).unwrap()
+}
+
 /// Whether `python3` with polars can run here; CI installs it and sets
 /// DFMCP_REQUIRE_PYTHON_POLARS, so there a missing polars is a failure.
 fn python_polars() -> bool {
@@ -371,18 +390,7 @@ async fn recipes_as_code_give_the_same_table() {
         )
         .await;
     let out = dir.path().join("by_python.csv");
-    let run = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&jan)
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let by_python = std::fs::read_to_string(&out).unwrap();
+    let by_python = run_python(&script, &jan, &out);
     assert_eq!(
         by_python,
         cleaned,
@@ -566,19 +574,8 @@ async fn cleaning_operations_replay_and_run_as_polars() {
         )
         .await;
     let out = dir.path().join("people_python.csv");
-    let run = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&jan)
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
     assert_eq!(
-        std::fs::read_to_string(&out).unwrap(),
+        run_python(&script, &jan, &out),
         cleaned,
         "{}",
         std::fs::read_to_string(&script).unwrap()
@@ -618,19 +615,8 @@ async fn cleaning_operations_replay_and_run_as_polars() {
             )
             .await;
         let out = dir.path().join(format!("{tool}_python.csv"));
-        let run = std::process::Command::new("python3")
-            .arg(&script)
-            .arg(&jan)
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{tool}: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
         assert_eq!(
-            std::fs::read_to_string(&out).unwrap(),
+            run_python(&script, &jan, &out),
             by_server,
             "{tool}: {}",
             std::fs::read_to_string(&script).unwrap()
