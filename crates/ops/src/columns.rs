@@ -18,6 +18,17 @@ pub fn is_hidden(name: &str) -> bool {
     name.starts_with(MARK_PREFIX)
 }
 
+/// Refuses a new column name in the reserved prefix: such a column would
+/// vanish from view as a mark column.
+pub fn refuse_reserved(name: &str) -> Result<()> {
+    if is_hidden(name) {
+        return Err(OpsError::InvalidArgument(format!(
+            "'{name}' cannot be a column name: its prefix is reserved"
+        )));
+    }
+    Ok(())
+}
+
 /// Names of the columns a user sees.
 pub fn visible_names(df: &DataFrame) -> Vec<String> {
     df.get_column_names()

@@ -222,7 +222,8 @@ pub fn outliers(
                 existing.dtype()
             )));
         }
-        if crate::columns::is_hidden(name) || name.trim().is_empty() {
+        crate::columns::refuse_reserved(name)?;
+        if name.trim().is_empty() {
             return Err(OpsError::InvalidArgument(format!(
                 "'{name}' cannot be a column name"
             )));

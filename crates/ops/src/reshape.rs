@@ -1,7 +1,7 @@
 //! Reshaping: group and aggregate, pivot, unpivot, join. Each gives a new
 //! frame, which the server saves as a new table.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -124,7 +124,7 @@ pub fn group_aggregate(
             }
         };
         let name = a.output_name();
-        refuse_hidden(&name)?;
+        crate::columns::refuse_reserved(&name)?;
         if names.contains(&name) {
             return Err(OpsError::InvalidArgument(format!(
                 "two output columns would be named '{name}'; give one of them \"as\""
@@ -164,15 +164,6 @@ fn too_large(what: String) -> OpsError {
         limit: Limit::QueryRows,
         message: what,
     }
-}
-
-fn refuse_hidden(name: &str) -> Result<()> {
-    if crate::columns::is_hidden(name) {
-        return Err(OpsError::InvalidArgument(format!(
-            "'{name}' cannot be a column name: its prefix is reserved"
-        )));
-    }
-    Ok(())
 }
 
 /// One row per distinct `index`, one column per distinct value of
@@ -315,6 +306,40 @@ fn pivot_within(
     Ok(out)
 }
 
+/// The columns an unpivot turns into rows (every visible column not in
+/// `index` when none are named), refused when the rows they would make are
+/// more than `max_rows`: a caller with a lower limit checks with it first.
+pub fn unpivot_columns(
+    df: &DataFrame,
+    index: &[String],
+    columns: &[String],
+    max_rows: u64,
+) -> Result<Vec<String>> {
+    resolve(df, index)?;
+    let columns: Vec<String> = if columns.is_empty() {
+        visible_names(df)
+            .into_iter()
+            .filter(|c| !index.contains(c))
+            .collect()
+    } else {
+        resolve(df, columns)?
+    };
+    if columns.is_empty() {
+        return Err(OpsError::InvalidArgument(
+            "no columns left to unpivot: every column is in index".into(),
+        ));
+    }
+    let rows = (df.height() as u64).saturating_mul(columns.len() as u64);
+    if rows > max_rows {
+        return Err(too_large(format!(
+            "unpivoting {} columns of {} rows would make {rows} rows, more than {max_rows}; name fewer columns or filter rows first",
+            columns.len(),
+            df.height()
+        )));
+    }
+    Ok(columns)
+}
+
 /// Turns columns into rows: for each row and each of `columns` (every
 /// column not in `index` when empty) one row of the index columns, the
 /// column's name and its value. Values of different types are read as text.
@@ -343,30 +368,9 @@ fn unpivot_within(
     value_name: &str,
     max_rows: u64,
 ) -> Result<DataFrame> {
-    resolve(df, index)?;
-    let columns: Vec<String> = if columns.is_empty() {
-        visible_names(df)
-            .into_iter()
-            .filter(|c| !index.contains(c))
-            .collect()
-    } else {
-        resolve(df, columns)?
-    };
-    if columns.is_empty() {
-        return Err(OpsError::InvalidArgument(
-            "no columns left to unpivot: every column is in index".into(),
-        ));
-    }
-    refuse_hidden(variable_name)?;
-    refuse_hidden(value_name)?;
-    let rows = (df.height() as u64).saturating_mul(columns.len() as u64);
-    if rows > max_rows {
-        return Err(too_large(format!(
-            "unpivoting {} columns of {} rows would make {rows} rows, more than {max_rows}; name fewer columns or filter rows first",
-            columns.len(),
-            df.height()
-        )));
-    }
+    let columns = unpivot_columns(df, index, columns, max_rows)?;
+    crate::columns::refuse_reserved(variable_name)?;
+    crate::columns::refuse_reserved(value_name)?;
     if variable_name == value_name || index.iter().any(|i| i == variable_name || i == value_name) {
         return Err(OpsError::InvalidArgument(format!(
             "variable_name '{variable_name}' and value_name '{value_name}' must differ from each other and from the index columns"
@@ -545,14 +549,6 @@ pub fn join(
         .lazy()
         .join(right.lazy(), left_keys, right_keys, args)
         .collect()?)
-}
-
-/// Renames keys of a map through a column mapping (for recipes).
-pub fn mapped_names(names: &[String], mapping: &BTreeMap<String, String>) -> Vec<String> {
-    names
-        .iter()
-        .map(|n| mapping.get(n).cloned().unwrap_or_else(|| n.clone()))
-        .collect()
 }
 
 #[cfg(test)]

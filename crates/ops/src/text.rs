@@ -321,11 +321,7 @@ fn check_new_names(df: &DataFrame, names: &[String], freed: &[String]) -> Result
                 "the new column name '{name}' is given twice"
             )));
         }
-        if crate::columns::is_hidden(name) {
-            return Err(OpsError::InvalidArgument(format!(
-                "'{name}' cannot be a column name: its prefix is reserved"
-            )));
-        }
+        crate::columns::refuse_reserved(name)?;
         if existing.contains(name) && !freed.contains(name) {
             return Err(OpsError::InvalidArgument(format!(
                 "column '{name}' already exists; choose another name (or drop or rename it first)"

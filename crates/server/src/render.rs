@@ -377,24 +377,32 @@ impl Render for SummaryResponse {
     }
 }
 
+/// A markdown table of cells under their columns' names and types (as many
+/// columns as the rows hold).
+fn cell_table(columns: &[ColumnInfo], rows: &[Vec<Cell>]) -> String {
+    let width = rows
+        .first()
+        .map_or(columns.len(), Vec::len)
+        .min(columns.len());
+    let headers: Vec<String> = columns[..width]
+        .iter()
+        .map(|c| format!("{} ({})", c.name, c.dtype))
+        .collect();
+    let rows: Vec<Vec<Value>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| c.0.clone()).collect())
+        .collect();
+    table(&headers, &rows)
+}
+
 impl RowsResponse {
     fn markdown(&self) -> String {
-        let headers: Vec<String> = self
-            .columns
-            .iter()
-            .map(|c| format!("{} ({})", c.name, c.dtype))
-            .collect();
-        let rows: Vec<Vec<Value>> = self
-            .rows
-            .iter()
-            .map(|r| r.iter().map(|c| c.0.clone()).collect())
-            .collect();
-        let mut text = if rows.is_empty() {
+        let mut text = if self.rows.is_empty() {
             "(no rows)\n".to_string()
         } else {
-            table(&headers, &rows)
+            cell_table(&self.columns, &self.rows)
         };
-        let end = self.offset + rows.len();
+        let end = self.offset + self.rows.len();
         let total = match self.total_rows {
             Some(n) => thousands(n as u64),
             None => format!("more than {}", thousands(end as u64)),
@@ -406,7 +414,7 @@ impl RowsResponse {
                 self.next.clone().unwrap_or_default()
             ));
         } else {
-            text.push_str(&format!("{} of {total} rows shown.\n", rows.len()));
+            text.push_str(&format!("{} of {total} rows shown.\n", self.rows.len()));
         }
         text
     }
@@ -729,16 +737,6 @@ impl Render for DerivedResponse {
                 thousands(self.rows)
             );
         }
-        let headers: Vec<String> = self
-            .columns
-            .iter()
-            .map(|c| format!("{} ({})", c.name, c.dtype))
-            .collect();
-        let rows: Vec<Vec<Value>> = self
-            .preview
-            .iter()
-            .map(|r| r.iter().map(|c| c.0.clone()).collect())
-            .collect();
         let mut text = format!(
             "{}.\nSaved as table `{}`: {} rows × {} columns. First rows:\n",
             self.summary,
@@ -746,10 +744,7 @@ impl Render for DerivedResponse {
             thousands(self.rows),
             self.columns.len()
         );
-        let shown = headers
-            .len()
-            .min(rows.first().map_or(headers.len(), Vec::len));
-        text.push_str(&table(&headers[..shown], &rows));
+        text.push_str(&cell_table(&self.columns, &self.preview));
         text
     }
 }

@@ -300,12 +300,14 @@ impl DataFrameServer {
         let cancelled = context.ct.clone();
         let peer = context.peer.clone();
         let tool = request.name.to_string();
+        let schema = self
+            .tool_router
+            .map
+            .get(tool.as_str())
+            .map(|route| route.attr.input_schema.clone());
         let mut request = request;
-        if let (Some(route), Some(args)) = (
-            self.tool_router.map.get(tool.as_str()),
-            request.arguments.as_mut(),
-        ) {
-            crate::arguments::accept_shorthands(&route.attr.input_schema, args);
+        if let (Some(schema), Some(args)) = (&schema, request.arguments.as_mut()) {
+            crate::arguments::accept_shorthands(schema, args);
         }
         let arguments = request.arguments.clone().unwrap_or_default();
         let call = ToolCallContext::new(self, request, context);
@@ -335,15 +337,10 @@ impl DataFrameServer {
                     let fixed = explain_argument_error(&text.text)
                         .filter(|_| failed)
                         .map(|generic| {
-                            self.tool_router
-                                .map
-                                .get(tool.as_str())
-                                .and_then(|route| {
-                                    crate::arguments::diagnose(
-                                        &tool,
-                                        &route.attr.input_schema,
-                                        &arguments,
-                                    )
+                            schema
+                                .as_ref()
+                                .and_then(|schema| {
+                                    crate::arguments::diagnose(&tool, schema, &arguments)
                                 })
                                 .unwrap_or(generic)
                         })

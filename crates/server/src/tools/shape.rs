@@ -290,54 +290,51 @@ impl DataFrameServer {
         let meta = loaded.meta.clone();
         let (out, summary) = self
             .store()
-            .compute(&session, move |_| -> Result<(DataFrame, String), OpsError> {
-                match derivation {
-                    Derivation::Op(op) => {
-                        if let Operation::Unpivot { index, columns, .. } = &op {
-                            let n = if columns.is_empty() {
-                                df.width().saturating_sub(index.len())
-                            } else {
-                                columns.len()
-                            };
-                            let rows = (df.height() as u64).saturating_mul(n as u64);
-                            if rows > max_rows {
-                                return Err(OpsError::InvalidArgument(format!(
-                                    "unpivoting {n} columns of {} rows would make {rows} rows, over this server's limit of {max_rows}; name fewer columns or filter rows first",
-                                    df.height()
-                                )));
+            .compute(
+                &session,
+                move |_| -> Result<(DataFrame, String), OpsError> {
+                    match derivation {
+                        Derivation::Op(op) => {
+                            // This server's row limit, before the operation's own.
+                            if let Operation::Unpivot { index, columns, .. } = &op {
+                                dfmcp_ops::reshape::unpivot_columns(&df, index, columns, max_rows)?;
                             }
+                            let applied = op.apply(&df, &meta)?;
+                            Ok((applied.df, applied.summary))
                         }
-                        let applied = op.apply(&df, &meta)?;
-                        Ok((applied.df, applied.summary))
+                        Derivation::Join {
+                            left_on,
+                            right_on,
+                            how,
+                            suffix,
+                            ..
+                        } => {
+                            let right = other.expect("loaded for a join");
+                            let out = dfmcp_ops::reshape::join(
+                                &df, &right, &left_on, &right_on, how, &suffix, max_rows,
+                            )?;
+                            let summary = format!(
+                                "Joined {} rows with {} rows on {} ({} join): {} rows",
+                                thousands(df.height() as u64),
+                                thousands(right.height() as u64),
+                                left_on
+                                    .iter()
+                                    .zip(&right_on)
+                                    .map(|(l, r)| if l == r {
+                                        l.clone()
+                                    } else {
+                                        format!("{l} = {r}")
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                format!("{how:?}").to_lowercase(),
+                                thousands(out.height() as u64)
+                            );
+                            Ok((out, summary))
+                        }
                     }
-                    Derivation::Join {
-                        left_on,
-                        right_on,
-                        how,
-                        suffix,
-                        ..
-                    } => {
-                        let right = other.expect("loaded for a join");
-                        let out = dfmcp_ops::reshape::join(
-                            &df, &right, &left_on, &right_on, how, &suffix, max_rows,
-                        )?;
-                        let summary = format!(
-                            "Joined {} rows with {} rows on {} ({} join): {} rows",
-                            thousands(df.height() as u64),
-                            thousands(right.height() as u64),
-                            left_on
-                                .iter()
-                                .zip(&right_on)
-                                .map(|(l, r)| if l == r { l.clone() } else { format!("{l} = {r}") })
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            format!("{how:?}").to_lowercase(),
-                            thousands(out.height() as u64)
-                        );
-                        Ok((out, summary))
-                    }
-                }
-            })
+                },
+            )
             .await??;
         let summary = format!("{summary} (from {source})");
         crate::progress::phase(format!(
