@@ -1,6 +1,7 @@
 //! Read-only views: column summaries, row previews, value counts.
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, Utf8ViewArray};
 use serde::Serialize;
 
 use crate::columns::{marks_of, resolve, resolve_or_all, visible, visible_names};
@@ -251,7 +252,8 @@ pub fn summarize_column(df: &DataFrame, name: &str, top_n: usize) -> Result<Colu
     Ok(summary)
 }
 
-/// The statistics of a numeric column and its distinct count, from one sort.
+/// The statistics of a numeric column and its distinct count: counted when
+/// it has few distinct values, otherwise from one sort.
 fn numeric_stats(s: &Series) -> Result<(NumericStats, usize)> {
     // Copies are made one after another and dropped as soon as possible:
     // columns are summarised in parallel, and each copy is a column's size.
@@ -262,6 +264,14 @@ fn numeric_stats(s: &Series) -> Result<(NumericStats, usize)> {
         let original = original.f64()?;
         (original.mean(), original.std(1))
     };
+    match few_distinct(s)? {
+        Some(few) => Ok(from_counts(&few, mean, std)),
+        None => sorted_stats(s, mean, std),
+    }
+}
+
+/// [`numeric_stats`] from one sort of the column.
+fn sorted_stats(s: &Series, mean: Option<f64>, std: Option<f64>) -> Result<(NumericStats, usize)> {
     // Sorting the column's own type keeps large integers exact for the
     // distinct count; the cast to f64 afterwards keeps the order.
     // Nulls sort last and are sliced off: no copy without them first.
@@ -313,6 +323,135 @@ fn numeric_stats(s: &Series) -> Result<(NumericStats, usize)> {
     ))
 }
 
+/// Distinct values a column may have for [`few_distinct`] to count them:
+/// the table stays within a core's cache.
+const FEW: usize = 1 << 16;
+
+/// The distinct numbers of a column with their counts, ascending, NaN apart.
+#[derive(Debug, PartialEq)]
+struct Few {
+    ascending: Vec<(f64, u64)>,
+    nan: bool,
+}
+
+/// The distinct numbers of a column when there are at most [`FEW`]: a
+/// column of prices or quantities is then counted in one pass instead of
+/// sorted. `None` when there are more (found as soon as the table outgrows
+/// them) or the type is not one counted this way.
+fn few_distinct(s: &Series) -> Result<Option<Few>> {
+    use DataType::*;
+    // Keys are the bits of the column's own type, so large integers stay
+    // apart; -0.0 is 0.0 and every NaN one NaN, as a sort compares them.
+    const NAN: u64 = 0x7ff8_0000_0000_0000;
+    Ok(match s.dtype() {
+        Float64 | Float32 => {
+            let cast = s.cast(&Float64)?;
+            tally(cast.f64()?, |v| {
+                if v.is_nan() { NAN } else { (v + 0.0).to_bits() }
+            })
+            .map(|table| {
+                let nan = table.contains_key(&NAN);
+                let mut few = ascending(table, |k| (k != NAN).then(|| f64::from_bits(k)));
+                few.nan = nan;
+                few
+            })
+        }
+        UInt64 => tally(s.u64()?, |v| v).map(|t| ascending(t, |k| Some(k as f64))),
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 => {
+            let cast = s.cast(&Int64)?;
+            tally(cast.i64()?, |v| v as u64).map(|t| ascending(t, |k| Some(k as i64 as f64)))
+        }
+        _ => None,
+    })
+}
+
+/// Counts of each key, `None` past [`FEW`] of them.
+fn tally<T: PolarsNumericType>(
+    ca: &ChunkedArray<T>,
+    key: impl Fn(T::Native) -> u64,
+) -> Option<hashbrown::HashMap<u64, u64, PlRandomState>> {
+    let mut table = hashbrown::HashMap::with_hasher(PlRandomState::default());
+    let mut add = |v: T::Native| {
+        *table.entry(key(v)).or_insert(0) += 1;
+        table.len() <= FEW
+    };
+    for array in ca.downcast_iter() {
+        let all = if array.null_count() == 0 {
+            array.values().iter().all(|v| add(*v))
+        } else {
+            array.iter().flatten().all(|v| add(*v))
+        };
+        if !all {
+            return None;
+        }
+    }
+    Some(table)
+}
+
+/// The counted numbers in ascending order; `number` reads a key (`None`
+/// for NaN). Keys of one type order like their numbers, which the cast to
+/// f64 keeps.
+fn ascending(
+    table: hashbrown::HashMap<u64, u64, PlRandomState>,
+    number: impl Fn(u64) -> Option<f64>,
+) -> Few {
+    let mut ascending: Vec<(f64, u64)> = table
+        .into_iter()
+        .filter_map(|(k, n)| number(k).map(|v| (v, n)))
+        .collect();
+    ascending.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    Few {
+        ascending,
+        nan: false,
+    }
+}
+
+/// Statistics from the distinct numbers and their counts, equal to those
+/// [`numeric_stats`] reads off a sorted column.
+fn from_counts(few: &Few, mean: Option<f64>, std: Option<f64>) -> (NumericStats, usize) {
+    let ends: Vec<u64> = few
+        .ascending
+        .iter()
+        .scan(0, |total, (_, n)| {
+            *total += n;
+            Some(*total)
+        })
+        .collect();
+    let numbers = ends.last().copied().unwrap_or(0);
+    // The value at a rank of the sorted column.
+    let at_rank = |rank: u64| few.ascending[ends.partition_point(|end| *end <= rank)].0;
+    let quantile = |q: f64| -> Option<f64> {
+        if numbers == 0 {
+            return None;
+        }
+        let at = q * (numbers - 1) as f64;
+        let (lo, hi) = (at.floor(), at.ceil());
+        let (low, high) = (at_rank(lo as u64), at_rank(hi as u64));
+        Some(low + (high - low) * (at - lo))
+    };
+    let count_where = |keep: fn(f64) -> bool| -> usize {
+        few.ascending
+            .iter()
+            .filter(|(v, _)| keep(*v))
+            .map(|(_, n)| *n as usize)
+            .sum()
+    };
+    (
+        NumericStats {
+            min: few.ascending.first().map(|v| v.0),
+            max: few.ascending.last().map(|v| v.0),
+            mean,
+            std,
+            median: quantile(0.5),
+            q25: quantile(0.25),
+            q75: quantile(0.75),
+            zeros: count_where(|v| v == 0.0),
+            negatives: count_where(|v| v < 0.0),
+        },
+        few.ascending.len() + usize::from(few.nan),
+    )
+}
+
 fn top_list(top: &DataFrame) -> Result<Vec<TopValue>> {
     let values = top.columns()[0].as_materialized_series();
     let counts = top.columns()[1]
@@ -330,7 +469,7 @@ fn top_list(top: &DataFrame) -> Result<Vec<TopValue>> {
 /// The `k` most frequent non-null values with their counts (most frequent
 /// first, ties by value), and the number of distinct values. Only values
 /// that can be in the top `k` are ranked; text takes [`ranked_text`], and
-/// this general path only when two of its values share a hash.
+/// this general path only for a column of over 4 billion rows.
 fn ranked_counts(s: &Series, k: usize) -> Result<(DataFrame, usize)> {
     if let Ok(text) = s.str()
         && let Some(ranked) = ranked_text(text, k, &PlRandomState::default())
@@ -367,30 +506,11 @@ fn ranked_counts(s: &Series, k: usize) -> Result<(DataFrame, usize)> {
     Ok((ranked.head(Some(k)), distinct))
 }
 
-/// A hasher for keys that are already hashes.
-#[derive(Default)]
-struct Prehashed(u64);
-
-impl std::hash::Hasher for Prehashed {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
 /// [`ranked_counts`] for text in one pass: each value is hashed once and
-/// counted in a table of (first value, count) per distinct value, compared
-/// by content on every hit so a hash collision is seen. Cheaper in time and
-/// memory than a general group-by on a column of many distinct values.
-/// `None` when two different values share a hash (the caller then counts
-/// the general way).
+/// counted in a table of distinct values, compared by content (so values
+/// sharing a hash stay apart). Cheaper in time and memory than a general
+/// group-by on a column of many distinct values. `None` only past 4 billion
+/// rows (the caller then counts the general way).
 fn ranked_text(
     ca: &StringChunked,
     k: usize,
@@ -407,14 +527,57 @@ struct Lengths {
     empty: usize,
 }
 
+/// One distinct text value in a count table: 32 bytes, so a probe that
+/// finds its hash finds, in the same cache line, what decides equality.
+#[derive(Clone, Copy)]
+struct Slot {
+    hash: u64,
+    /// Length and bytes of a value of at most 12 bytes (the rest zeroed);
+    /// length and first 4 bytes of a longer one.
+    key: u128,
+    /// The first row holding the value (rows of all chunks, in order).
+    row: u32,
+    count: u32,
+}
+
+/// The key of a value from its arrow view: a short value is held whole in
+/// the view, and what follows its bytes is cleared so that equal values
+/// have equal keys however the view was written.
+fn view_key(view: u128, len: u32) -> u128 {
+    const INLINE: u32 = 12;
+    if len > INLINE {
+        // Length and prefix; the buffer position differs between copies.
+        view & u128::from(u64::MAX)
+    } else if len == INLINE {
+        view
+    } else {
+        view & ((1u128 << (32 + 8 * len)) - 1)
+    }
+}
+
 /// [`ranked_text`], with the lengths of the values read off the distinct
-/// values and their counts.
+/// values as they are first met.
 fn ranked_text_full(
     ca: &StringChunked,
     k: usize,
     state: &(impl std::hash::BuildHasher + Sync),
 ) -> Option<Result<(DataFrame, usize, Lengths)>> {
     use rayon::prelude::*;
+    u32::try_from(ca.len()).ok()?;
+    let arrays: Vec<_> = ca.downcast_iter().collect();
+    let starts: Vec<usize> = arrays
+        .iter()
+        .scan(0, |at, a| {
+            let start = *at;
+            *at += a.len();
+            Some(start)
+        })
+        .collect();
+    let value_at = |row: u32| -> &str {
+        let row = row as usize;
+        let chunk = starts.partition_point(|s| *s <= row) - 1;
+        arrays[chunk].value(row - starts[chunk])
+    };
     // Values are split among threads by hash, so each counts its share of
     // the distinct values in a table a fraction of the size.
     let parts = if ca.len() < 1 << 16 {
@@ -422,38 +585,47 @@ fn ranked_text_full(
     } else {
         rayon::current_num_threads().clamp(1, 8)
     };
-    let counted: Option<Vec<Vec<(&str, u64)>>> = (0..parts)
+    let shares: Vec<Share> = (0..parts)
         .into_par_iter()
-        .map(|part| count_share(ca, state, part, parts))
+        .map(|part| count_share(&arrays, &value_at, state, part, parts))
         .collect();
-    let mut groups: Vec<(&str, u64)> = counted?.concat();
-    let distinct = groups.len();
+    let distinct = shares.iter().map(|s| s.table.len()).sum::<usize>();
     let mut lengths = Lengths {
-        min: None,
-        max: None,
+        min: shares.iter().filter_map(|s| s.min).min(),
+        max: shares.iter().filter_map(|s| s.max).max(),
         empty: 0,
     };
-    for (value, count) in &groups {
-        let chars = if value.is_ascii() {
-            value.len()
-        } else {
-            value.chars().count()
-        };
-        lengths.min = Some(lengths.min.map_or(chars, |m| m.min(chars)));
-        lengths.max = Some(lengths.max.map_or(chars, |m| m.max(chars)));
-        if chars == 0 {
-            lengths.empty += *count as usize;
-        }
+    let slots = || shares.iter().flat_map(|s| s.table.iter());
+    if let Some(empty) = slots().find(|slot| slot.key as u32 == 0) {
+        lengths.empty = empty.count as usize;
     }
     let take = k.min(distinct);
-    if take < distinct && take > 0 {
-        // The k best (count descending, then value) in front, unordered.
-        groups.select_nth_unstable_by(take - 1, |a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    // The k-th largest count: nothing below it can make the list.
+    let threshold = if take == 0 {
+        u32::MAX
+    } else if take == distinct {
+        0
+    } else {
+        let mut counts: Vec<u32> = slots().map(|slot| slot.count).collect();
+        *counts.select_nth_unstable(distinct - take).1
+    };
+    let mut best: Vec<(&str, u32)> = slots()
+        .filter(|slot| slot.count >= threshold && take > 0)
+        .map(|slot| (value_at(slot.row), slot.count))
+        .collect();
+    let order = |a: &(&str, u32), b: &(&str, u32)| b.1.cmp(&a.1).then(a.0.cmp(b.0));
+    // Ties at the threshold (every value of a unique column) are many:
+    // select the first k before sorting them.
+    if best.len() > take && take > 0 {
+        best.select_nth_unstable_by(take - 1, order);
+        best.truncate(take);
     }
-    groups.truncate(take);
-    groups.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let values = StringChunked::from_iter_values(ca.name().clone(), groups.iter().map(|g| g.0));
-    let counts = UInt64Chunked::from_vec("count".into(), groups.iter().map(|g| g.1).collect());
+    best.sort_unstable_by(order);
+    let values = StringChunked::from_iter_values(ca.name().clone(), best.iter().map(|g| g.0));
+    let counts = UInt64Chunked::from_vec(
+        "count".into(),
+        best.iter().map(|g| u64::from(g.1)).collect(),
+    );
     Some(
         DataFrame::new(take, vec![values.into_column(), counts.into_column()])
             .map(|df| (df, distinct, lengths))
@@ -461,39 +633,70 @@ fn ranked_text_full(
     )
 }
 
-/// The distinct values (with counts) whose hash falls in share `part` of
-/// `parts`; `None` on two different values under one hash.
+/// One thread's share of the distinct values of a text column.
+struct Share {
+    table: hashbrown::HashTable<Slot>,
+    /// Shortest and longest value of the share, in characters.
+    min: Option<usize>,
+    max: Option<usize>,
+}
+
+/// Counts the values whose hash falls in share `part` of `parts`.
+/// `arrays` are the column's chunks and `value_at` reads a value by its row.
 fn count_share<'a>(
-    ca: &'a StringChunked,
+    arrays: &[&'a Utf8ViewArray],
+    value_at: &(impl Fn(u32) -> &'a str + Sync),
     state: &impl std::hash::BuildHasher,
     part: usize,
     parts: usize,
-) -> Option<Vec<(&'a str, u64)>> {
-    use std::collections::hash_map::Entry;
-    let mut slots: std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<Prehashed>> =
-        Default::default();
-    let mut groups: Vec<(&str, u64)> = Vec::new();
-    for value in ca.iter().flatten() {
-        let hash = state.hash_one(value);
-        // High bits choose the share; the table indexes by the low ones.
-        if parts > 1 && (hash >> 32) as usize % parts != part {
-            continue;
-        }
-        match slots.entry(hash) {
-            Entry::Occupied(slot) => {
-                let group = &mut groups[*slot.get() as usize];
-                if group.0 != value {
-                    return None;
-                }
-                group.1 += 1;
+) -> Share {
+    let mut share = Share {
+        table: hashbrown::HashTable::new(),
+        min: None,
+        max: None,
+    };
+    let mut row: u32 = 0;
+    for array in arrays {
+        let validity = array.validity();
+        for (i, view) in array.views().iter().enumerate() {
+            if validity.is_some_and(|v| !v.get_bit(i)) {
+                continue;
             }
-            Entry::Vacant(slot) => {
-                slot.insert(u32::try_from(groups.len()).ok()?);
-                groups.push((value, 1));
+            let at = row + i as u32;
+            let len = view.length;
+            let value = array.value(i);
+            let hash = state.hash_one(value);
+            // High bits choose the share; the table indexes by the low ones.
+            if parts > 1 && (hash >> 32) as usize % parts != part {
+                continue;
+            }
+            let key = view_key(view.as_u128(), len);
+            let long = len > 12;
+            let same = |slot: &Slot| {
+                slot.hash == hash && slot.key == key && (!long || value_at(slot.row) == value)
+            };
+            if let Some(slot) = share.table.find_mut(hash, same) {
+                slot.count += 1;
+            } else {
+                let chars = if value.is_ascii() {
+                    value.len()
+                } else {
+                    value.chars().count()
+                };
+                share.min = Some(share.min.map_or(chars, |m| m.min(chars)));
+                share.max = Some(share.max.map_or(chars, |m| m.max(chars)));
+                let slot = Slot {
+                    hash,
+                    key,
+                    row: at,
+                    count: 1,
+                };
+                share.table.insert_unique(hash, slot, |s| s.hash);
             }
         }
+        row += array.len() as u32;
     }
-    Some(groups)
+    share
 }
 
 /// Which rows a preview shows.
@@ -844,7 +1047,7 @@ mod tests {
 
     #[test]
     fn top_values_of_unique_text_are_the_smallest() {
-        // More candidates than are sorted: the heap ranks them.
+        // Every value ties: the first k are selected, then sorted.
         let values: Vec<String> = (0..10_000).rev().map(|i| format!("v{i:05}")).collect();
         let df = df!("v" => values).unwrap();
         let s = summarize(&df, None, 0, 5, 3).unwrap();
@@ -858,8 +1061,8 @@ mod tests {
         assert_eq!((counted.distinct, counted.others), (10_000, 9_998));
     }
 
-    /// Every hash the same: the counter must notice two different values
-    /// under one hash and give up.
+    /// Every hash the same: the counter must still keep different values
+    /// apart, by content.
     #[derive(Default)]
     struct Colliding;
 
@@ -880,62 +1083,140 @@ mod tests {
     }
 
     /// The one-pass text counter gives what polars' value counts give,
-    /// ranked the same way, and steps aside on a hash collision.
+    /// ranked the same way: short values (held in the view) and long ones
+    /// sharing a length and first bytes, across chunks, and with every
+    /// value under one hash.
     #[test]
     fn text_counting_agrees_with_value_counts() {
-        let mut values: Vec<Option<String>> = Vec::new();
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..70_000 {
+        let mut next = || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            values.push((!x.is_multiple_of(11)).then(|| format!("é{}", x % 700)));
-        }
-        values.push(Some(String::new()));
-        let series = Series::new("t".into(), &values);
-        let ca = series.str().unwrap();
-        let general = |k: usize| {
-            let counted = series
-                .drop_nulls()
-                .value_counts(false, true, "count".into(), false)
-                .unwrap();
-            let sorted = counted
-                .sort(
-                    ["count", "t"],
-                    SortMultipleOptions::default()
-                        .with_order_descending_multi([true, false])
-                        .with_maintain_order(true),
-                )
-                .unwrap();
-            (sorted.head(Some(k)), counted.height())
+            x
         };
-        for k in [0, 1, 5, 699, 700, 701, 10_000] {
-            let (fast, distinct) = ranked_text(ca, k, &PlRandomState::default())
-                .unwrap()
-                .unwrap();
-            let (expected, expected_distinct) = general(k);
-            assert_eq!(distinct, expected_distinct, "k {k}");
-            assert_eq!(fast.height(), expected.height(), "k {k}");
-            for (a, b) in fast.columns().iter().zip(expected.columns()) {
-                let b = b.cast(a.dtype()).unwrap();
-                assert!(
-                    a.as_materialized_series()
-                        .equals(b.as_materialized_series()),
-                    "k {k}"
+        let mut short: Vec<Option<String>> = Vec::new();
+        let mut long: Vec<Option<String>> = Vec::new();
+        for _ in 0..70_000 {
+            let x = next();
+            short.push((!x.is_multiple_of(11)).then(|| format!("é{}", x % 700)));
+            long.push((!x.is_multiple_of(13)).then(|| format!("same prefix, then {}", x % 900)));
+        }
+        short.push(Some(String::new()));
+        long.push(Some(String::new()));
+        let mut chunked = Series::new("t".into(), &long[..30_000]);
+        chunked
+            .append(&Series::new("t".into(), &long[30_000..]))
+            .unwrap();
+        assert!(chunked.n_chunks() > 1);
+        for series in [Series::new("t".into(), &short), chunked] {
+            let ca = series.str().unwrap();
+            let general = |k: usize| {
+                let counted = series
+                    .drop_nulls()
+                    .value_counts(false, true, "count".into(), false)
+                    .unwrap();
+                let sorted = counted
+                    .sort(
+                        ["count", "t"],
+                        SortMultipleOptions::default()
+                            .with_order_descending_multi([true, false])
+                            .with_maintain_order(true),
+                    )
+                    .unwrap();
+                (sorted.head(Some(k)), counted.height())
+            };
+            for k in [0, 1, 5, 699, 700, 701, 10_000] {
+                let check = |(fast, distinct): (DataFrame, usize)| {
+                    let (expected, expected_distinct) = general(k);
+                    assert_eq!(distinct, expected_distinct, "k {k}");
+                    assert_eq!(fast.height(), expected.height(), "k {k}");
+                    for (a, b) in fast.columns().iter().zip(expected.columns()) {
+                        let b = b.cast(a.dtype()).unwrap();
+                        assert!(
+                            a.as_materialized_series()
+                                .equals(b.as_materialized_series()),
+                            "k {k}"
+                        );
+                    }
+                };
+                check(
+                    ranked_text(ca, k, &PlRandomState::default())
+                        .unwrap()
+                        .unwrap(),
                 );
+                if k == 5 {
+                    check(ranked_text(ca, k, &Colliding).unwrap().unwrap());
+                }
             }
         }
-        assert!(ranked_text(ca, 5, &Colliding).is_none());
-        let same = Series::new("t".into(), ["a", "a", "a"]);
-        let (one, distinct) = ranked_text(same.str().unwrap(), 5, &Colliding)
-            .unwrap()
-            .unwrap();
-        assert_eq!((one.height(), distinct), (1, 1));
         let empty = Series::new("t".into(), Vec::<Option<&str>>::new());
         let (none, distinct) = ranked_text(empty.str().unwrap(), 5, &Colliding)
             .unwrap()
             .unwrap();
         assert_eq!((none.height(), distinct), (0, 0));
+    }
+
+    /// A short value's key is its bytes whatever follows them in the view.
+    #[test]
+    fn short_keys_ignore_what_follows_the_value() {
+        let tidy = u128::from_le_bytes(*b"\x03\0\0\0abc\0\0\0\0\0\0\0\0\0");
+        let messy = u128::from_le_bytes(*b"\x03\0\0\0abcXYZXYZXYZ");
+        assert_eq!(view_key(tidy, 3), view_key(messy, 3));
+        assert_ne!(view_key(tidy, 3), view_key(tidy, 2));
+        let twelve = u128::from_le_bytes(*b"\x0c\0\0\0abcdefghijkl");
+        assert_eq!(view_key(twelve, 12), twelve);
+        let long = u128::from_le_bytes(*b"\x20\0\0\0abcd\x01\0\0\0\x09\0\0\0");
+        assert_eq!(view_key(long, 32), long & u128::from(u64::MAX));
+        assert_eq!(view_key(0, 0), 0);
+    }
+
+    /// Counting a column's few distinct numbers gives what sorting it gives:
+    /// integers beyond f64's precision, -0.0 and 0.0, NaN, nulls, chunks,
+    /// empty and all-null columns; and steps aside past [`FEW`] values.
+    #[test]
+    fn counted_numbers_agree_with_sorted() {
+        let big = i64::MAX - 1;
+        let mut chunked = Series::new("x".into(), [Some(3i32), None, Some(-7)]);
+        chunked
+            .append(&Series::new("x".into(), [Some(3i32), Some(0), Some(-7)]))
+            .unwrap();
+        let columns = [
+            Series::new(
+                "x".into(),
+                [Some(4.0), None, Some(-1.0), Some(0.0), Some(10.0)],
+            ),
+            Series::new("x".into(), [-0.0, 0.0, f64::NAN, 2.5, f64::NAN, -3.25, 2.5]),
+            Series::new("x".into(), [f32::NAN, 1.5, 1.5]),
+            Series::new(
+                "x".into(),
+                [Some(big), Some(big - 1), None, Some(big), Some(-4)],
+            ),
+            Series::new("x".into(), [u64::MAX, u64::MAX - 1, 0, u64::MAX]),
+            Series::new("x".into(), [200u8, 3, 3, 0]),
+            chunked,
+            Series::new("x".into(), Vec::<Option<i64>>::new()),
+            Series::new("x".into(), vec![None::<f64>; 4]),
+            Series::new("x".into(), [f64::NAN, f64::NAN]),
+            Series::new(
+                "x".into(),
+                (0..1000).map(|i| (i % 7) as f64 / 3.0).collect::<Vec<_>>(),
+            ),
+        ];
+        for s in columns {
+            let few = few_distinct(&s).unwrap().expect("few values are counted");
+            let counted = from_counts(&few, None, None);
+            let sorted = sorted_stats(&s, None, None).unwrap();
+            assert_eq!(format!("{counted:?}"), format!("{sorted:?}"), "{s:?}");
+        }
+        let many = Series::new("x".into(), (0..FEW as i64 + 1).collect::<Vec<_>>());
+        assert!(few_distinct(&many).unwrap().is_none());
+        let enough = Series::new("x".into(), (0..FEW as i64).collect::<Vec<_>>());
+        let few = few_distinct(&enough).unwrap().unwrap();
+        assert_eq!(
+            format!("{:?}", from_counts(&few, None, None)),
+            format!("{:?}", sorted_stats(&enough, None, None).unwrap())
+        );
     }
 
     #[test]
