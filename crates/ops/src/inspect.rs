@@ -163,7 +163,60 @@ pub fn duplicate_rows(df: &DataFrame, known: &[ColumnSummary]) -> Result<usize> 
     {
         return Ok(0);
     }
-    Ok(shown.is_duplicated()?.sum().unwrap_or(0) as usize)
+    // Each row is hashed once; only rows whose hash another row shares can
+    // have a twin, and only they are compared.
+    let hashes = row_hashes(&shown)?;
+    let shared: Vec<u64> = {
+        use rayon::prelude::*;
+        let mut sorted = hashes.clone();
+        sorted.par_sort_unstable();
+        let mut shared: Vec<u64> = sorted
+            .windows(2)
+            .filter(|pair| pair[0] == pair[1])
+            .map(|pair| pair[0])
+            .collect();
+        shared.dedup();
+        shared
+    };
+    if shared.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<IdxSize> = hashes
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| shared.binary_search(h).is_ok())
+        .map(|(row, _)| row as IdxSize)
+        .collect();
+    drop(hashes);
+    let candidates = shown.take(&IdxCa::from_vec("rows".into(), rows))?;
+    Ok(candidates.is_duplicated()?.sum().unwrap_or(0) as usize)
+}
+
+/// A hash of each row, as polars' group-by hashes rows (so equal rows,
+/// -0.0 and 0.0, every NaN, have equal hashes), computed in slices of rows
+/// on every thread.
+fn row_hashes(df: &DataFrame) -> Result<Vec<u64>> {
+    use rayon::prelude::*;
+    let state = PlSeedableRandomStateQuality::default();
+    let step = df
+        .height()
+        .div_ceil(rayon::current_num_threads().max(1))
+        .max(1 << 16);
+    let slices: Vec<Vec<u64>> = (0..df.height())
+        .step_by(step)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(|offset| {
+            let mut hashes = Vec::new();
+            polars_core::hashing::columns_to_hashes(
+                &df.slice(offset as i64, step),
+                Some(state.clone()),
+                &mut hashes,
+            )?;
+            Ok(hashes)
+        })
+        .collect::<Result<_>>()?;
+    Ok(slices.concat())
 }
 
 /// Summarises one column, in a few passes: one sort of the non-null values
@@ -578,17 +631,39 @@ fn ranked_text_full(
         let chunk = starts.partition_point(|s| *s <= row) - 1;
         arrays[chunk].value(row - starts[chunk])
     };
-    // Values are split among threads by hash, so each counts its share of
-    // the distinct values in a table a fraction of the size.
-    let parts = if ca.len() < 1 << 16 {
-        1
+    let threads = rayon::current_num_threads().clamp(1, 8);
+    let len = ca.len() as u32;
+    let shares: Vec<Share> = if ca.len() < 1 << 16 || threads == 1 {
+        vec![count_share(&arrays, &value_at, state, 0..len, None)]
     } else {
-        rayon::current_num_threads().clamp(1, 8)
+        // A first slice tells whether the values are few (a category).
+        let sample = (1u32 << 16).min(len);
+        let first = count_share(&arrays, &value_at, state, 0..sample, None);
+        if first.table.len() <= 4096 {
+            // Few values: each thread counts a range of rows, and the small
+            // tables are merged.
+            let step = (len - sample).div_ceil(threads as u32).max(1);
+            let ranges: Vec<_> = (sample..len)
+                .step_by(step as usize)
+                .map(|start| start..(start + step).min(len))
+                .collect();
+            let rest: Vec<Share> = ranges
+                .into_par_iter()
+                .map(|rows| count_share(&arrays, &value_at, state, rows, None))
+                .collect();
+            vec![
+                rest.into_iter()
+                    .fold(first, |all, more| merge(all, more, &value_at)),
+            ]
+        } else {
+            // Many values: split among threads by hash, so each counts its
+            // share of the distinct values in a table a fraction of the size.
+            (0..threads)
+                .into_par_iter()
+                .map(|part| count_share(&arrays, &value_at, state, 0..len, Some((part, threads))))
+                .collect()
+        }
     };
-    let shares: Vec<Share> = (0..parts)
-        .into_par_iter()
-        .map(|part| count_share(&arrays, &value_at, state, part, parts))
-        .collect();
     let distinct = shares.iter().map(|s| s.table.len()).sum::<usize>();
     let mut lengths = Lengths {
         min: shares.iter().filter_map(|s| s.min).min(),
@@ -647,8 +722,8 @@ fn count_share<'a>(
     arrays: &[&'a Utf8ViewArray],
     value_at: &(impl Fn(u32) -> &'a str + Sync),
     state: &impl std::hash::BuildHasher,
-    part: usize,
-    parts: usize,
+    rows: std::ops::Range<u32>,
+    share_of: Option<(usize, usize)>,
 ) -> Share {
     let mut share = Share {
         table: hashbrown::HashTable::new(),
@@ -658,7 +733,12 @@ fn count_share<'a>(
     let mut row: u32 = 0;
     for array in arrays {
         let validity = array.validity();
-        for (i, view) in array.views().iter().enumerate() {
+        let end = row + array.len() as u32;
+        // The part of `rows` in this chunk, as its own indices.
+        let from = rows.start.clamp(row, end) - row;
+        let to = rows.end.clamp(row, end) - row;
+        let views = &array.views()[from as usize..to as usize];
+        for (i, view) in (from as usize..).zip(views) {
             if validity.is_some_and(|v| !v.get_bit(i)) {
                 continue;
             }
@@ -667,7 +747,9 @@ fn count_share<'a>(
             let value = array.value(i);
             let hash = state.hash_one(value);
             // High bits choose the share; the table indexes by the low ones.
-            if parts > 1 && (hash >> 32) as usize % parts != part {
+            if let Some((part, parts)) = share_of
+                && (hash >> 32) as usize % parts != part
+            {
                 continue;
             }
             let key = view_key(view.as_u128(), len);
@@ -694,9 +776,31 @@ fn count_share<'a>(
                 share.table.insert_unique(hash, slot, |s| s.hash);
             }
         }
-        row += array.len() as u32;
+        row = end;
     }
     share
+}
+
+/// One table of the values counted in two, `later` counting rows after
+/// `all`'s (so a value's first row stays `all`'s).
+fn merge<'a>(mut all: Share, later: Share, value_at: &impl Fn(u32) -> &'a str) -> Share {
+    for slot in later.table {
+        let long = (slot.key as u32) > 12;
+        let same = |held: &Slot| {
+            held.hash == slot.hash
+                && held.key == slot.key
+                && (!long || value_at(held.row) == value_at(slot.row))
+        };
+        match all.table.find_mut(slot.hash, same) {
+            Some(held) => held.count += slot.count,
+            None => {
+                all.table.insert_unique(slot.hash, slot, |s| s.hash);
+            }
+        }
+    }
+    all.min = all.min.into_iter().chain(later.min).min();
+    all.max = all.max.into_iter().chain(later.max).max();
+    all
 }
 
 /// Which rows a preview shows.
@@ -1045,6 +1149,46 @@ mod tests {
         }
     }
 
+    /// The duplicate count from row hashes equals polars' own: twins across
+    /// slices of rows and chunks, nulls, -0.0 beside 0.0, NaN, hidden marks.
+    #[test]
+    fn duplicate_rows_agree_with_polars() {
+        let rows = 200_003;
+        let a: Vec<Option<f64>> = (0..rows)
+            .map(|i| match i % 9 {
+                0 => None,
+                1 => Some(-0.0),
+                2 => Some(0.0),
+                3 => Some(f64::NAN),
+                _ => Some((i % 50_000) as f64),
+            })
+            .collect();
+        let b: Vec<Option<String>> = (0..rows)
+            .map(|i| (i % 7 != 0).then(|| format!("v{}", i % 30_000)))
+            .collect();
+        let mut df = df!("a" => a, "b" => b).unwrap();
+        let more = df.slice(5, 1000);
+        df.vstack_mut(&more).unwrap();
+        assert!(df.first_col_n_chunks() > 1);
+        let expected =
+            |df: &DataFrame| visible(df).is_duplicated().unwrap().sum().unwrap() as usize;
+        assert_eq!(duplicate_rows(&df, &[]).unwrap(), expected(&df));
+        assert!(expected(&df) > 0);
+        // No twins at all, and a frame of one twin pair.
+        let unique =
+            df!("a" => (0..70_000i64).collect::<Vec<_>>(), "b" => vec!["x"; 70_000]).unwrap();
+        assert_eq!(duplicate_rows(&unique, &[]).unwrap(), 0);
+        let pair = df!("a" => [Some(1.5), None, Some(1.5)], "b" => ["x", "y", "x"]).unwrap();
+        assert_eq!(duplicate_rows(&pair, &[]).unwrap(), 2);
+        // Marks are not part of a row.
+        let marked = df!(
+            "a" => [1, 1],
+            crate::columns::mark_column("a") => [true, false],
+        )
+        .unwrap();
+        assert_eq!(duplicate_rows(&marked, &[]).unwrap(), 2);
+    }
+
     #[test]
     fn top_values_of_unique_text_are_the_smallest() {
         // Every value ties: the first k are selected, then sorted.
@@ -1109,7 +1253,19 @@ mod tests {
             .append(&Series::new("t".into(), &long[30_000..]))
             .unwrap();
         assert!(chunked.n_chunks() > 1);
-        for series in [Series::new("t".into(), &short), chunked] {
+        // Many values in the first rows: counted in shares by hash.
+        let many: Vec<String> = (0..150_000u64)
+            .map(|i| format!("v{}", i * 7919 % 60_000))
+            .collect();
+        let mut many_chunked = Series::new("t".into(), &many[..100_001]);
+        many_chunked
+            .append(&Series::new("t".into(), &many[100_001..]))
+            .unwrap();
+        for (few, series) in [
+            (true, Series::new("t".into(), &short)),
+            (true, chunked),
+            (false, many_chunked),
+        ] {
             let ca = series.str().unwrap();
             let general = |k: usize| {
                 let counted = series
@@ -1145,7 +1301,7 @@ mod tests {
                         .unwrap()
                         .unwrap(),
                 );
-                if k == 5 {
+                if k == 5 && few {
                     check(ranked_text(ca, k, &Colliding).unwrap().unwrap());
                 }
             }
