@@ -637,9 +637,9 @@ fn ranked_text_full(
         vec![count_share(&arrays, &value_at, state, 0..len, None)]
     } else {
         // A first slice tells whether the values are few (a category).
-        let sample = (1u32 << 16).min(len);
+        let sample = (1u32 << 14).min(len);
         let first = count_share(&arrays, &value_at, state, 0..sample, None);
-        if first.table.len() <= 4096 {
+        if first.table.len() <= 2048 {
             // Few values: each thread counts a range of rows, and the small
             // tables are merged.
             let step = (len - sample).div_ceil(threads as u32).max(1);
