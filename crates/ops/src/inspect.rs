@@ -188,6 +188,11 @@ pub fn duplicate_rows(df: &DataFrame, known: &[ColumnSummary]) -> Result<usize> 
         .map(|(row, _)| row as IdxSize)
         .collect();
     drop(hashes);
+    if rows.len() > shown.height() / 2 {
+        // Most rows are candidates: comparing them in place spares a copy
+        // of most of the table.
+        return Ok(shown.is_duplicated()?.sum().unwrap_or(0) as usize);
+    }
     let candidates = shown.take(&IdxCa::from_vec("rows".into(), rows))?;
     Ok(candidates.is_duplicated()?.sum().unwrap_or(0) as usize)
 }
@@ -1178,6 +1183,10 @@ mod tests {
         let unique =
             df!("a" => (0..70_000i64).collect::<Vec<_>>(), "b" => vec!["x"; 70_000]).unwrap();
         assert_eq!(duplicate_rows(&unique, &[]).unwrap(), 0);
+        // Few twins among many rows: only they are compared.
+        let mut few = unique.clone();
+        few.vstack_mut(&unique.slice(10, 2)).unwrap();
+        assert_eq!(duplicate_rows(&few, &[]).unwrap(), 4);
         let pair = df!("a" => [Some(1.5), None, Some(1.5)], "b" => ["x", "y", "x"]).unwrap();
         assert_eq!(duplicate_rows(&pair, &[]).unwrap(), 2);
         // Marks are not part of a row.
