@@ -639,11 +639,11 @@ fn ranked_text_full(
     let threads = rayon::current_num_threads().clamp(1, 8);
     let len = ca.len() as u32;
     let shares: Vec<Share> = if ca.len() < 1 << 16 || threads == 1 {
-        vec![count_share(&arrays, &value_at, state, 0..len, None)]
+        vec![count_share(&arrays, &value_at, state, 0..len, None, 0)]
     } else {
         // A first slice tells whether the values are few (a category).
         let sample = (1u32 << 14).min(len);
-        let first = count_share(&arrays, &value_at, state, 0..sample, None);
+        let first = count_share(&arrays, &value_at, state, 0..sample, None, 0);
         if first.table.len() <= 2048 {
             // Few values: each thread counts a range of rows, and the small
             // tables are merged.
@@ -654,7 +654,7 @@ fn ranked_text_full(
                 .collect();
             let rest: Vec<Share> = ranges
                 .into_par_iter()
-                .map(|rows| count_share(&arrays, &value_at, state, rows, None))
+                .map(|rows| count_share(&arrays, &value_at, state, rows, None, 0))
                 .collect();
             vec![
                 rest.into_iter()
@@ -662,10 +662,17 @@ fn ranked_text_full(
             ]
         } else {
             // Many values: split among threads by hash, so each counts its
-            // share of the distinct values in a table a fraction of the size.
+            // share of the distinct values in a table a fraction of the size,
+            // sized from the first rows (at most 2^18 slots, 8 MiB, at first)
+            // so it is not rebuilt at every doubling.
+            let expected = first.table.len() as u64 * u64::from(len) / u64::from(sample);
+            let reserve = (expected / threads as u64).min(1 << 18) as usize;
             (0..threads)
                 .into_par_iter()
-                .map(|part| count_share(&arrays, &value_at, state, 0..len, Some((part, threads))))
+                .map(|part| {
+                    let share = Some((part, threads));
+                    count_share(&arrays, &value_at, state, 0..len, share, reserve)
+                })
                 .collect()
         }
     };
@@ -721,17 +728,20 @@ struct Share {
     max: Option<usize>,
 }
 
-/// Counts the values whose hash falls in share `part` of `parts`.
-/// `arrays` are the column's chunks and `value_at` reads a value by its row.
+/// Counts the values of `rows` (rows of all chunks, in order), only those
+/// whose hash falls in share `part` of `parts` when `share_of` is given, in a
+/// table made for `reserve` values. `arrays` are the column's chunks and
+/// `value_at` reads a value by its row.
 fn count_share<'a>(
     arrays: &[&'a Utf8ViewArray],
     value_at: &(impl Fn(u32) -> &'a str + Sync),
     state: &impl std::hash::BuildHasher,
     rows: std::ops::Range<u32>,
     share_of: Option<(usize, usize)>,
+    reserve: usize,
 ) -> Share {
     let mut share = Share {
-        table: hashbrown::HashTable::new(),
+        table: hashbrown::HashTable::with_capacity(reserve),
         min: None,
         max: None,
     };
