@@ -282,8 +282,23 @@ fn fill_with_f64(s: &Series, v: f64) -> Result<FillOne> {
 fn fill_with_value(s: &Series, v: Scalar) -> Result<FillOne> {
     let shown = Some(display(v.value()));
     let fill = v.into_series(s.name().clone()).cast(s.dtype())?;
-    let fill = fill.new_from_index(0, s.len());
-    let out = s.zip_with(&s.is_not_null(), &fill)?;
+    // Numbers are filled in one pass over each chunk; other types through a
+    // full column of the value and a mask.
+    let in_place = match s.dtype() {
+        DataType::Float64 => match fill.f64()?.get(0) {
+            Some(x) => Some(s.f64()?.fill_null_with_values(x)?.into_series()),
+            None => None,
+        },
+        DataType::Int64 => match fill.i64()?.get(0) {
+            Some(x) => Some(s.i64()?.fill_null_with_values(x)?.into_series()),
+            None => None,
+        },
+        _ => None,
+    };
+    let out = match in_place {
+        Some(out) => out,
+        None => s.zip_with(&s.is_not_null(), &fill.new_from_index(0, s.len()))?,
+    };
     Ok((out, shown, None))
 }
 
@@ -440,6 +455,31 @@ mod tests {
             "name" => [Some("a"), None, Some("b"), Some("b")],
         )
         .unwrap()
+    }
+
+    /// Numbers filled in place equal numbers filled through a mask, chunk
+    /// by chunk; a value of another type is cast first.
+    #[test]
+    fn numbers_fill_in_place_like_through_a_mask() {
+        let mut f = Series::new("f".into(), [Some(1.5), None, Some(-2.0)]);
+        f.append(&Series::new("f".into(), [None, Some(4.0)]))
+            .unwrap();
+        let mut i = Series::new("i".into(), [None, Some(7i64)]);
+        i.append(&Series::new("i".into(), [Some(1i64), None]))
+            .unwrap();
+        for (s, v) in [
+            (f, Scalar::new(DataType::Float64, AnyValue::Float64(0.25))),
+            (i, Scalar::new(DataType::Int32, AnyValue::Int32(3))),
+        ] {
+            let (filled, shown, _) = fill_with_value(&s, v.clone()).unwrap();
+            let fill = v.into_series("x".into()).cast(s.dtype()).unwrap();
+            let masked = s
+                .zip_with(&s.is_not_null(), &fill.new_from_index(0, s.len()))
+                .unwrap();
+            assert!(filled.equals_missing(&masked), "{filled:?}");
+            assert_eq!(filled.null_count(), 0);
+            assert!(shown.is_some());
+        }
     }
 
     #[test]
