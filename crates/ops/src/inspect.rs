@@ -598,6 +598,22 @@ struct Slot {
     count: u32,
 }
 
+impl Slot {
+    /// Whether this slot holds the value of hash `hash` and key `key`: a
+    /// short value is decided by its key, a longer one by its content
+    /// (`value`, read only then; `value_at` reads the slot's).
+    fn holds<'a>(
+        &self,
+        hash: u64,
+        key: u128,
+        value: impl FnOnce() -> &'a str,
+        value_at: impl Fn(u32) -> &'a str,
+    ) -> bool {
+        let long = (key as u32) > 12;
+        self.hash == hash && self.key == key && (!long || value_at(self.row) == value())
+    }
+}
+
 /// The key of a value from its arrow view: a short value is held whole in
 /// the view, and what follows its bytes is cleared so that equal values
 /// have equal keys however the view was written.
@@ -768,10 +784,7 @@ fn count_share<'a>(
                 continue;
             }
             let key = view_key(view.as_u128(), len);
-            let long = len > 12;
-            let same = |slot: &Slot| {
-                slot.hash == hash && slot.key == key && (!long || value_at(slot.row) == value)
-            };
+            let same = |slot: &Slot| slot.holds(hash, key, || value, value_at);
             if let Some(slot) = share.table.find_mut(hash, same) {
                 slot.count += 1;
             } else {
@@ -800,12 +813,7 @@ fn count_share<'a>(
 /// `all`'s (so a value's first row stays `all`'s).
 fn merge<'a>(mut all: Share, later: Share, value_at: &impl Fn(u32) -> &'a str) -> Share {
     for slot in later.table {
-        let long = (slot.key as u32) > 12;
-        let same = |held: &Slot| {
-            held.hash == slot.hash
-                && held.key == slot.key
-                && (!long || value_at(held.row) == value_at(slot.row))
-        };
+        let same = |held: &Slot| held.holds(slot.hash, slot.key, || value_at(slot.row), value_at);
         match all.table.find_mut(slot.hash, same) {
             Some(held) => held.count += slot.count,
             None => {
