@@ -5,7 +5,10 @@ use std::str::FromStr;
 
 use bytes::Bytes;
 use polars::prelude::*;
-use polars_parquet::write::ZstdLevel;
+use polars_parquet::write::{
+    Encoding, FileWriter, Version, WriteOptions, ZstdLevel, get_dtype_encoding, row_group_iter,
+    to_parquet_schema,
+};
 use rayon::prelude::*;
 
 use crate::error::{Result, StoreError};
@@ -147,14 +150,37 @@ impl Codec {
         // One arrow chunk in, one row group out: the bytes then depend only on
         // the values, which is what makes content addressing dedupe.
         let column = part.rechunk().with_name(PART_COLUMN.into()).into_column();
-        let mut df = DataFrame::new(part.len(), vec![column])?;
+        let df = DataFrame::new(part.len(), vec![column])?;
+        let schema = df.schema().to_arrow(CompatLevel::newest());
+        let options = WriteOptions {
+            statistics: StatisticsOptions::empty(),
+            compression: self.compression.to_parquet().into(),
+            version: Version::V1,
+            data_page_size: None,
+        };
+        let fields = to_parquet_schema(&schema)?.fields().to_vec();
+        // Polars' choice, but floats plain: to decide on a dictionary it
+        // hashes every value (half the cost of encoding a part), and most
+        // float columns have too many distinct values to gain from one.
+        let encodings: Vec<Vec<Encoding>> = schema
+            .iter_values()
+            .map(|field| match field.dtype {
+                ArrowDataType::Float32 | ArrowDataType::Float64 => vec![Encoding::Plain],
+                ref dtype => get_dtype_encoding(dtype),
+            })
+            .collect();
         let mut buf = Vec::with_capacity(part.estimated_size() / 2 + 1024);
-        ParquetWriter::new(&mut buf)
-            .with_compression(self.compression.to_parquet())
-            .with_statistics(StatisticsOptions::empty())
-            .with_row_group_size(None)
-            .set_parallel(false)
-            .finish(&mut df)?;
+        let mut writer = FileWriter::try_new(&mut buf, schema, options)?;
+        // As polars' writer does, an empty part is a schema and no row group.
+        for batch in df.iter_chunks(CompatLevel::newest(), false) {
+            if batch.is_empty() {
+                continue;
+            }
+            let rows = batch.len() as u64;
+            let group = row_group_iter(batch, encodings.clone().into(), fields.clone(), options);
+            writer.write(rows, group)?;
+        }
+        writer.end(None)?;
         Ok(buf)
     }
 }
