@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 /// Version of the documents below; bumped on incompatible changes.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The format of a manifest with patched columns (parts of a layer above 0),
+/// which a reader of format 1 would take for plain values: such manifests,
+/// and only those, carry it, so older readers refuse them instead.
+pub const PATCHED_MANIFEST_FORMAT: u32 = 2;
+
 /// Free-form table metadata that travels with each version (and so is undone
 /// and redone with it), such as intentional-missing marks.
 pub type TableMeta = serde_json::Map<String, serde_json::Value>;
@@ -85,11 +90,23 @@ pub struct TableState {
 pub(crate) const RECENT_OPS: usize = 64;
 
 /// Where a column's data lives: row parts, each one blob.
+///
+/// Parts of layer 0, in order, hold the column's values. A column whose new
+/// version differs from the old one in few cells keeps the old parts and adds
+/// a patch: parts of the next layer, which together span every row, holding
+/// the new value where a cell changed and null where it did not. A reader
+/// applies the layers in order.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PartRef {
     pub id: String,
     pub rows: u64,
     pub bytes: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub layer: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

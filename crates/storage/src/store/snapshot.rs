@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use polars::prelude::*;
+use polars::series::BitRepr;
 use rayon::prelude::*;
 
 use super::Store;
@@ -15,7 +16,7 @@ use crate::cache::CachedTable;
 use crate::codec::{Codec, concat_parts, decode_part};
 use crate::error::{Result, StoreError};
 use crate::ids::{content_id, new_uid};
-use crate::model::{ColumnEntry, FORMAT_VERSION, Manifest, PartRef};
+use crate::model::{ColumnEntry, FORMAT_VERSION, Manifest, PATCHED_MANIFEST_FORMAT, PartRef};
 
 use super::types::Edit;
 
@@ -46,7 +47,19 @@ struct PlannedColumn {
     /// The column's parts: those of the base version it is identical to,
     /// or, once encoded and written, its new ones; `None` until then.
     parts: Option<Vec<PartRef>>,
+    /// The base column of the same name and type that a changed column may
+    /// be stored as a patch of: its index in the base frame and its parts.
+    patch_base: Option<(usize, Vec<PartRef>)>,
 }
+
+/// A column that differs from the base column of its name in at most one
+/// row in this many is stored as a patch of it: encoding the changed cells
+/// costs a fraction of encoding the column.
+const PATCH_MAX_SHARE: usize = 4;
+
+/// Patches stacked on one column before it is stored whole again, so that
+/// reading a column changed many times stays near one decode.
+const MAX_LAYERS: u32 = 4;
 
 /// Most bytes of frame encoded at once by a commit: the encoded parts are
 /// held until written, so this bounds the extra memory of a commit.
@@ -112,10 +125,11 @@ impl Store {
         let native = self.backend.capabilities().native_frames;
         let codec = self.codec;
         let df = edit.df.clone();
+        let plan_base = base.clone();
         let mut plan = self
             .compute
             .run(session, move |_| {
-                Ok::<_, StoreError>(plan_columns(&df, base.as_deref()))
+                Ok::<_, StoreError>(plan_columns(&df, plan_base.as_deref(), native))
             })
             .await??;
 
@@ -125,7 +139,10 @@ impl Store {
         // cached) cannot be referenced: it is encoded afresh below.
         let reused_ids: Vec<String> = plan
             .iter()
-            .flat_map(|c| c.parts.iter().flatten())
+            .flat_map(|c| {
+                let patched = c.patch_base.iter().flat_map(|(_, parts)| parts);
+                c.parts.iter().flatten().chain(patched)
+            })
             .map(|p| p.id.clone())
             .collect();
         let present = self.backend.touch_blobs(session, &reused_ids, now).await?;
@@ -144,6 +161,13 @@ impl Store {
             {
                 column.parts = None;
             }
+            if column
+                .patch_base
+                .as_ref()
+                .is_some_and(|(_, parts)| parts.iter().any(|p| missing.contains(&p.id)))
+            {
+                column.patch_base = None;
+            }
         }
         stats.reused = plan.iter().flat_map(|c| c.parts.iter().flatten()).count();
 
@@ -155,21 +179,35 @@ impl Store {
         let mut seen: HashSet<String> = HashSet::new();
         for group in encode_groups(&edit.df, &fresh, ENCODE_GROUP_BYTES) {
             let df = edit.df.clone();
-            let targets = group.clone();
+            let targets: Vec<(usize, Option<PatchBase>)> = group
+                .iter()
+                .map(|&i| {
+                    let patch = plan[i].patch_base.as_ref().and_then(|(at, parts)| {
+                        let old = base.as_ref()?.df.columns().get(*at)?.clone();
+                        Some((old, parts.clone()))
+                    });
+                    (i, patch)
+                })
+                .collect();
             let encoded = self
                 .compute
                 .run(session, move |_| {
                     targets
-                        .par_iter()
-                        .map(|&i| {
-                            store_column(df.columns()[i].as_materialized_series(), native, &codec)
+                        .into_par_iter()
+                        .map(|(i, patch)| {
+                            store_column(
+                                df.columns()[i].as_materialized_series(),
+                                patch,
+                                native,
+                                &codec,
+                            )
                         })
                         .collect::<Result<Vec<_>>>()
                 })
                 .await??;
             let new_ids: Vec<String> = encoded
                 .iter()
-                .flatten()
+                .flat_map(|stored| &stored.fresh)
                 .map(|p| p.part.id.clone())
                 .collect();
             // Parts the backend already holds (the same values stored
@@ -181,9 +219,10 @@ impl Store {
                 .map(|(id, _)| id.clone())
                 .collect();
             let mut to_put: Vec<(String, Blob)> = Vec::new();
-            for (i, parts) in group.into_iter().zip(encoded) {
-                let mut refs = Vec::with_capacity(parts.len());
-                for planned in parts {
+            for (i, stored) in group.into_iter().zip(encoded) {
+                stats.reused += stored.kept.len();
+                let mut refs = stored.kept;
+                for planned in stored.fresh {
                     if !held.contains(&planned.part.id) && seen.insert(planned.part.id.clone()) {
                         to_put.push((planned.part.id.clone(), planned.blob));
                     } else {
@@ -207,8 +246,13 @@ impl Store {
                 parts,
             });
         }
+        let patched = entries.iter().any(|c| c.parts.iter().any(|p| p.layer > 0));
         let manifest = Manifest {
-            format: FORMAT_VERSION,
+            format: if patched {
+                PATCHED_MANIFEST_FORMAT
+            } else {
+                FORMAT_VERSION
+            },
             rows: edit.df.height() as u64,
             columns: entries,
             meta: edit.meta.clone(),
@@ -325,11 +369,11 @@ impl Store {
         };
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| StoreError::Corrupt(format!("manifest {id} is unreadable: {e}")))?;
-        if manifest.format > FORMAT_VERSION {
+        if manifest.format > PATCHED_MANIFEST_FORMAT {
             return Err(StoreError::IncompatibleFormat {
                 location: format!("manifest {id}"),
                 found: manifest.format,
-                supported: FORMAT_VERSION,
+                supported: PATCHED_MANIFEST_FORMAT,
             });
         }
         let manifest = Arc::new(manifest);
@@ -393,45 +437,186 @@ fn encode_groups(df: &DataFrame, columns: &[usize], max: u64) -> Vec<Vec<usize>>
 
 /// Decides, per column, which stored parts of the base version it can reuse
 /// (`parts: None` means it must be encoded).
-fn plan_columns(df: &DataFrame, base: Option<&CachedTable>) -> Vec<PlannedColumn> {
+fn plan_columns(df: &DataFrame, base: Option<&CachedTable>, native: bool) -> Vec<PlannedColumn> {
     let index = base.map(IdentityIndex::new);
     df.columns()
         .iter()
-        .map(|column| PlannedColumn {
-            name: column.name().to_string(),
-            dtype: column.dtype().to_string(),
-            parts: match (&index, base) {
+        .map(|column| {
+            let parts = match (&index, base) {
                 (Some(index), Some(base)) => index.find(base, column).map(<[PartRef]>::to_vec),
                 _ => None,
-            },
+            };
+            // Frames kept as they are cost nothing to store whole.
+            let patch_base = match (&parts, base) {
+                (None, Some(base)) if !native => patch_base(base, column),
+                _ => None,
+            };
+            PlannedColumn {
+                name: column.name().to_string(),
+                dtype: column.dtype().to_string(),
+                parts,
+                patch_base,
+            }
         })
         .collect()
 }
 
-fn store_column(series: &Series, native: bool, codec: &Codec) -> Result<Vec<PlannedPart>> {
+/// The base column `column` may be stored as a patch of: the one of the same
+/// name, type and length, with room for another layer.
+fn patch_base(base: &CachedTable, column: &Column) -> Option<(usize, Vec<PartRef>)> {
+    let at = base.df.get_column_index(column.name())?;
+    let old = &base.df.columns()[at];
+    let parts = base.parts.get(at)?;
+    let layers = parts.iter().map(|p| p.layer).max().unwrap_or(0);
+    let fits = old.dtype() == column.dtype()
+        && old.len() == column.len()
+        && !column.is_empty()
+        && layers < MAX_LAYERS
+        && patchable(column.dtype());
+    fits.then(|| (at, parts.clone()))
+}
+
+/// Types whose cells compare exactly (bit for bit), so that a patch restores
+/// every value as it was given: -0.0 stays -0.0, a NaN keeps its payload.
+fn patchable(dtype: &DataType) -> bool {
+    dtype.is_primitive_numeric()
+        || matches!(
+            dtype,
+            DataType::Boolean
+                | DataType::String
+                | DataType::Date
+                | DataType::Datetime(_, _)
+                | DataType::Duration(_)
+                | DataType::Time
+        )
+}
+
+/// What a changed column is stored as.
+struct Stored {
+    /// Parts of the base column it keeps (a patch stacks on them).
+    kept: Vec<PartRef>,
+    /// New parts, to be written.
+    fresh: Vec<PlannedPart>,
+}
+
+/// How `new` differs from `old` (same type and length).
+enum Difference {
+    /// Not a cell: the old parts hold it already.
+    None,
+    /// A few cells: the patch holds their new values, null elsewhere.
+    Cells(Series),
+    /// Too many cells, or a value became missing (which a patch, whose nulls
+    /// mean "unchanged", cannot say).
+    Whole,
+}
+
+fn difference(old: &Column, new: &Series) -> Result<Difference> {
+    let same = match new.dtype() {
+        DataType::Boolean | DataType::String => old.as_materialized_series().equal_missing(new)?,
+        _ => match (old.bit_repr(), new.clone().into_column().bit_repr()) {
+            (Some(BitRepr::U8(a)), Some(BitRepr::U8(b))) => a.equal_missing(&b),
+            (Some(BitRepr::U16(a)), Some(BitRepr::U16(b))) => a.equal_missing(&b),
+            (Some(BitRepr::U32(a)), Some(BitRepr::U32(b))) => a.equal_missing(&b),
+            (Some(BitRepr::U64(a)), Some(BitRepr::U64(b))) => a.equal_missing(&b),
+            _ => return Ok(Difference::Whole),
+        },
+    };
+    let changed = !same;
+    let count = changed.sum().unwrap_or(0) as usize;
+    if count == 0 {
+        return Ok(Difference::None);
+    }
+    if count > new.len() / PATCH_MAX_SHARE || (&changed & &new.is_null()).any() {
+        return Ok(Difference::Whole);
+    }
+    Ok(Difference::Cells(only_where(new, &changed)?))
+}
+
+/// `values` with every cell outside `mask` made null. The arrays keep their
+/// buffers and get a new validity: no copy of the values, where a zip with a
+/// column of nulls copied them, and slowly when chunks did not line up.
+fn only_where(values: &Series, mask: &BooleanChunked) -> Result<Series> {
+    let lengths = |chunks: &[ArrayRef]| chunks.iter().map(|c| c.len()).collect::<Vec<_>>();
+    let (values, mask) = if lengths(values.chunks()) == lengths(mask.chunks()) {
+        (values.clone(), mask.clone())
+    } else {
+        (values.rechunk(), mask.rechunk().into_owned())
+    };
+    let physical = values.to_physical_repr();
+    let chunks: Vec<ArrayRef> = physical
+        .chunks()
+        .iter()
+        .zip(mask.downcast_iter())
+        .map(|(array, keep)| {
+            let keep = match keep.validity() {
+                Some(valid) => keep.values() & valid,
+                None => keep.values().clone(),
+            };
+            let validity = match array.validity() {
+                Some(valid) => valid & &keep,
+                None => keep,
+            };
+            array.with_validity(Some(validity))
+        })
+        .collect();
+    let patch = Series::try_from((values.name().clone(), chunks))?;
+    Ok(patch.cast(values.dtype())?)
+}
+
+/// A base column a changed column may be stored as a patch of, and its parts.
+type PatchBase = (Column, Vec<PartRef>);
+
+fn store_column(
+    series: &Series,
+    patch_of: Option<PatchBase>,
+    native: bool,
+    codec: &Codec,
+) -> Result<Stored> {
     if native {
         let blob = Blob::Frame(series.clone());
-        return Ok(vec![PlannedPart {
-            part: PartRef {
-                id: format!("f{}", new_uid()),
-                rows: series.len() as u64,
-                bytes: blob.size(),
-            },
-            blob,
-        }]);
+        return Ok(Stored {
+            kept: Vec::new(),
+            fresh: vec![PlannedPart {
+                part: PartRef {
+                    id: format!("f{}", new_uid()),
+                    rows: series.len() as u64,
+                    bytes: blob.size(),
+                    layer: 0,
+                },
+                blob,
+            }],
+        });
     }
-    Ok(codec
-        .encode_column(series)?
+    let (kept, values, layer) = match patch_of {
+        Some((old, parts)) => match difference(&old, series)? {
+            Difference::None => {
+                return Ok(Stored {
+                    kept: parts,
+                    fresh: Vec::new(),
+                });
+            }
+            Difference::Cells(patch) => {
+                let layer = parts.iter().map(|p| p.layer).max().unwrap_or(0) + 1;
+                (parts, patch, layer)
+            }
+            Difference::Whole => (Vec::new(), series.clone(), 0),
+        },
+        None => (Vec::new(), series.clone(), 0),
+    };
+    let fresh = codec
+        .encode_column(&values)?
         .into_iter()
         .map(|p| PlannedPart {
             part: PartRef {
                 id: p.id,
                 rows: p.rows,
                 bytes: p.bytes.len() as u64,
+                layer,
             },
             blob: Blob::Bytes(p.bytes),
         })
-        .collect())
+        .collect();
+    Ok(Stored { kept, fresh })
 }
 
 /// The arrow arrays of a column, by address: two columns hold the very same
@@ -489,10 +674,11 @@ fn decode_columns(columns: &[&ColumnEntry], blobs: Vec<Blob>) -> Result<Vec<Colu
     let mut jobs = Vec::with_capacity(columns.len());
     for column in columns {
         let parts: Vec<Blob> = blobs.by_ref().take(column.parts.len()).collect();
-        jobs.push((column.name.as_str(), parts));
+        jobs.push((*column, parts));
     }
     jobs.into_par_iter()
-        .map(|(name, parts)| {
+        .map(|(column, parts)| {
+            let name = column.name.as_str();
             let series: Vec<Series> = parts
                 .into_par_iter()
                 .map(|blob| match blob {
@@ -500,9 +686,38 @@ fn decode_columns(columns: &[&ColumnEntry], blobs: Vec<Blob>) -> Result<Vec<Colu
                     Blob::Frame(s) => Ok(s.with_name(name.into())),
                 })
                 .collect::<Result<_>>()?;
-            Ok(concat_parts(name, series)?.into_column())
+            Ok(apply_layers(column, series)?.into_column())
         })
         .collect()
+}
+
+/// Joins a column's parts, layer by layer, each patch over what is below.
+fn apply_layers(column: &ColumnEntry, parts: Vec<Series>) -> Result<Series> {
+    let name = column.name.as_str();
+    let mut layers: Vec<Vec<Series>> = Vec::new();
+    for (part, series) in column.parts.iter().zip(parts) {
+        let layer = part.layer as usize;
+        if layers.len() <= layer {
+            layers.resize_with(layer + 1, Vec::new);
+        }
+        layers[layer].push(series);
+    }
+    let mut layers = layers.into_iter();
+    let mut values = concat_parts(name, layers.next().unwrap_or_default())?;
+    for patch in layers.filter(|l| !l.is_empty()) {
+        let patch = concat_parts(name, patch)?;
+        if patch.len() != values.len() || patch.dtype() != values.dtype() {
+            return Err(StoreError::Corrupt(format!(
+                "a patch of column '{name}' does not fit its values ({} {} rows over {} {} rows)",
+                patch.dtype(),
+                patch.len(),
+                values.dtype(),
+                values.len()
+            )));
+        }
+        values = patch.zip_with(&patch.is_not_null(), &values)?;
+    }
+    Ok(values)
 }
 
 #[cfg(test)]
@@ -551,6 +766,118 @@ mod tests {
         check(&[1, 1, 1], None, 100, &[&[1, 1, 1]]);
     }
 
+    /// A patch holds exactly the changed cells, bit for bit, whatever the
+    /// chunks of the two versions.
+    #[test]
+    fn differences_are_exact_cells() {
+        let chunked = |values: Vec<Option<f64>>, cut: usize| {
+            let mut s = Series::new("x".into(), &values[..cut]);
+            s.append(&Series::new("x".into(), &values[cut..])).unwrap();
+            s
+        };
+        let old: Vec<Option<f64>> = (0..40)
+            .map(|i| match i % 10 {
+                0 => None,
+                1 => Some(0.0),
+                2 => Some(f64::NAN),
+                _ => Some(i as f64),
+            })
+            .collect();
+        let mut new = old.clone();
+        new[0] = Some(7.0); // was missing
+        new[1] = Some(-0.0); // equal to 0.0, not the same bits
+        new[5] = Some(-5.0);
+        let (old_s, new_s) = (chunked(old.clone(), 13), chunked(new.clone(), 29));
+        let Difference::Cells(patch) = difference(&old_s.into_column(), &new_s).unwrap() else {
+            panic!("three changed cells of 40 make a patch");
+        };
+        let bits: Vec<Option<u64>> = patch
+            .f64()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(f64::to_bits))
+            .collect();
+        let mut expected = vec![None; 40];
+        for row in [0, 1, 5] {
+            expected[row] = new[row].map(f64::to_bits);
+        }
+        assert_eq!(bits, expected);
+        // Applied over the old values, it gives the new ones back.
+        let entry = ColumnEntry {
+            name: "x".into(),
+            dtype: "f64".into(),
+            parts: vec![
+                PartRef {
+                    id: "a".into(),
+                    rows: 40,
+                    bytes: 1,
+                    layer: 0,
+                },
+                PartRef {
+                    id: "b".into(),
+                    rows: 40,
+                    bytes: 1,
+                    layer: 1,
+                },
+            ],
+        };
+        let back = apply_layers(&entry, vec![chunked(old.clone(), 7), patch]).unwrap();
+        let back: Vec<Option<u64>> = back
+            .f64()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(f64::to_bits))
+            .collect();
+        let want: Vec<Option<u64>> = new.iter().map(|v| v.map(f64::to_bits)).collect();
+        assert_eq!(back, want);
+
+        // Unchanged, too many changes, or a value going missing: no patch.
+        let same = chunked(old.clone(), 3);
+        assert!(matches!(
+            difference(&chunked(old.clone(), 20).into_column(), &same).unwrap(),
+            Difference::None
+        ));
+        let many: Vec<Option<f64>> = old.iter().map(|v| v.map(|x| x + 1.0)).collect();
+        assert!(matches!(
+            difference(&same.clone().into_column(), &Series::new("x".into(), many)).unwrap(),
+            Difference::Whole
+        ));
+        let mut gone = old.clone();
+        gone[4] = None;
+        assert!(matches!(
+            difference(&same.into_column(), &Series::new("x".into(), gone)).unwrap(),
+            Difference::Whole
+        ));
+
+        // Text and dates keep their types.
+        let text_old = Series::new(
+            "t".into(),
+            [Some("a"), None, Some("c"), Some("d"), Some("e")],
+        );
+        let text_new = Series::new(
+            "t".into(),
+            [Some("a"), Some("b"), Some("c"), Some("d"), Some("e")],
+        );
+        let Difference::Cells(patch) = difference(&text_old.into_column(), &text_new).unwrap()
+        else {
+            panic!("one changed text cell of 5 makes a patch");
+        };
+        assert!(patch.equals_missing(&Series::new(
+            "t".into(),
+            [None, Some("b"), None, None, None]
+        )));
+        let day = |v: Vec<Option<i32>>| Series::new("d".into(), v).cast(&DataType::Date).unwrap();
+        let Difference::Cells(patch) = difference(
+            &day(vec![Some(1), None, Some(3), Some(4), Some(5)]).into_column(),
+            &day(vec![Some(1), Some(2), Some(3), Some(4), Some(5)]),
+        )
+        .unwrap() else {
+            panic!("one changed date of 5 makes a patch");
+        };
+        assert_eq!(patch.dtype(), &DataType::Date);
+        assert!(patch.equals_missing(&day(vec![None, Some(2), None, None, None])));
+    }
+
     /// Regression: finding untouched columns compared every column with every
     /// base column (filter_rows on 4 rows × 20,000 columns took 42 s).
     #[test]
@@ -561,6 +888,7 @@ mod tests {
                 id: tag.into(),
                 rows: 3,
                 bytes: 1,
+                layer: 0,
             }]
         };
         let base = CachedTable::new(
