@@ -4,6 +4,10 @@
 use dfmcp_server::{Cli, Command, Transport};
 use tracing_subscriber::EnvFilter;
 
+#[cfg(unix)]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::from_args();
