@@ -4,6 +4,7 @@
 //! cargo bench -p tests --bench store                 # release build
 //! cargo bench -p tests --bench store -- 10000 100000 # chosen sizes only
 //! BENCH_BACKENDS=memory,embedded cargo bench -p tests --bench store
+//! BENCH_COMPRESSION=lz4 cargo bench -p tests --bench store  # default: the store's
 //! ```
 //!
 //! For 10k, 100k and 1M rows × 10 columns, on memory, the embedded store and
@@ -105,8 +106,17 @@ where
     times[times.len() / 2]
 }
 
+/// The store's defaults, with `BENCH_COMPRESSION` when set.
+fn config() -> StoreConfig {
+    let mut config = StoreConfig::default();
+    if let Ok(codec) = std::env::var("BENCH_COMPRESSION") {
+        config.compression = codec.parse().expect("BENCH_COMPRESSION");
+    }
+    config
+}
+
 async fn bench(name: &str, backend: Arc<dyn Backend>, rows: usize) {
-    let store = Store::new(backend.clone(), StoreConfig::default());
+    let store = Store::new(backend.clone(), config());
     let sid = store.create_session(None).await.unwrap().id;
     let df = frame(rows);
     let size_in_memory = df.estimated_size() as u64;
@@ -119,28 +129,51 @@ async fn bench(name: &str, backend: Arc<dyn Backend>, rows: usize) {
     let create = start.elapsed();
     let after_create = store.usage(&sid).await.unwrap().bytes;
 
-    // A one-column change, as a cleaning operation makes (a fill of one column).
+    // One column changed in a tenth of its cells (a fill of its missing
+    // values), then one rewritten whole (say, a unit conversion).
     let runs = if rows >= 1_000_000 { 3 } else { 5 };
-    let mut commits = Vec::with_capacity(runs);
-    let mut commit_bytes = 0;
-    for r in 0..runs {
-        let base = store.load(&sid, "t").await.unwrap();
-        let mut df = base.df.clone();
-        let price = df.column("price").unwrap().as_materialized_series().clone();
-        let filled = (price.fill_null(FillNullStrategy::Zero).unwrap() + (r as f64))
-            .with_name("price".into());
-        df.with_column(filled.into_column()).unwrap();
-        let before = store.usage(&sid).await.unwrap().bytes;
-        let start = Instant::now();
-        store.commit(&base, edit(df), &Intent::new()).await.unwrap();
-        commits.push(start.elapsed());
-        commit_bytes = store.usage(&sid).await.unwrap().bytes - before;
-    }
-    commits.sort();
-    let commit = commits[runs / 2];
+    let commit_one = |whole: bool| {
+        let store = &store;
+        let sid = &sid;
+        async move {
+            let mut times = Vec::with_capacity(runs);
+            let mut bytes = 0;
+            for r in 0..runs {
+                let base = store.load(sid, "t").await.unwrap();
+                let base = if whole || r == 0 {
+                    base
+                } else {
+                    // The missing prices back, to be filled with a new value.
+                    store.undo(sid, "t", 1, &Intent::new()).await.unwrap();
+                    store.load(sid, "t").await.unwrap()
+                };
+                let mut df = base.df.clone();
+                let price = df.column("price").unwrap().as_materialized_series().clone();
+                let changed = if whole {
+                    price * (2.0 + r as f64)
+                } else {
+                    let value = Series::new("price".into(), [100.0 + r as f64]);
+                    price
+                        .zip_with(&price.is_not_null(), &value.new_from_index(0, price.len()))
+                        .unwrap()
+                };
+                df.with_column(changed.with_name("price".into()).into_column())
+                    .unwrap();
+                let before = store.usage(sid).await.unwrap().bytes;
+                let start = Instant::now();
+                store.commit(&base, edit(df), &Intent::new()).await.unwrap();
+                times.push(start.elapsed());
+                bytes = store.usage(sid).await.unwrap().bytes - before;
+            }
+            times.sort();
+            (times[runs / 2], bytes)
+        }
+    };
+    let (commit, commit_bytes) = commit_one(true).await;
+    let (fill, fill_bytes) = commit_one(false).await;
 
     let cold = median(runs, || async {
-        let fresh = Store::new(backend.clone(), StoreConfig::default());
+        let fresh = Store::new(backend.clone(), config());
         fresh.load(&sid, "t").await.unwrap();
     })
     .await;
@@ -162,12 +195,14 @@ async fn bench(name: &str, backend: Arc<dyn Backend>, rows: usize) {
     let (undo, redo) = (undos[runs / 2], redos[runs / 2]);
 
     println!(
-        "| {name} | {rows} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {name} | {rows} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         mb(size_in_memory),
         ms(create),
         mb(after_create),
         ms(commit),
         mb(commit_bytes),
+        ms(fill),
+        mb(fill_bytes),
         ms(cold),
         ms(warm),
         ms(undo),
@@ -202,9 +237,9 @@ async fn main() {
             .unwrap_or(1)
     );
     println!(
-        "| backend | rows | in memory | create | stored | 1-col commit | stored by commit | cold load | warm load | undo | redo |"
+        "| backend | rows | in memory | create | stored | 1-col commit | stored by commit | fill commit | stored by fill | cold load | warm load | undo | redo |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &rows in &sizes {
         for name in wanted.split(',').map(str::trim) {
             let backend: Arc<dyn Backend> = match name {
