@@ -791,17 +791,18 @@ mod tests {
         let Difference::Cells(patch) = difference(&old_s.into_column(), &new_s).unwrap() else {
             panic!("three changed cells of 40 make a patch");
         };
-        let bits: Vec<Option<u64>> = patch
-            .f64()
-            .unwrap()
-            .iter()
-            .map(|v| v.map(f64::to_bits))
-            .collect();
+        let bits = |s: &Series| -> Vec<Option<u64>> {
+            s.f64()
+                .unwrap()
+                .iter()
+                .map(|v| v.map(f64::to_bits))
+                .collect()
+        };
         let mut expected = vec![None; 40];
         for row in [0, 1, 5] {
             expected[row] = new[row].map(f64::to_bits);
         }
-        assert_eq!(bits, expected);
+        assert_eq!(bits(&patch), expected);
         // Applied over the old values, it gives the new ones back.
         let entry = ColumnEntry {
             name: "x".into(),
@@ -822,14 +823,7 @@ mod tests {
             ],
         };
         let back = apply_layers(&entry, vec![chunked(old.clone(), 7), patch]).unwrap();
-        let back: Vec<Option<u64>> = back
-            .f64()
-            .unwrap()
-            .iter()
-            .map(|v| v.map(f64::to_bits))
-            .collect();
-        let want: Vec<Option<u64>> = new.iter().map(|v| v.map(f64::to_bits)).collect();
-        assert_eq!(back, want);
+        assert_eq!(bits(&back), bits(&Series::new("x".into(), &new)));
 
         // Unchanged, too many changes, or a value going missing: no patch.
         let same = chunked(old.clone(), 3);
