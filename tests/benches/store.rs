@@ -139,14 +139,11 @@ async fn bench(name: &str, backend: Arc<dyn Backend>, rows: usize) {
             let mut times = Vec::with_capacity(runs);
             let mut bytes = 0;
             for r in 0..runs {
-                let base = store.load(sid, "t").await.unwrap();
-                let base = if whole || r == 0 {
-                    base
-                } else {
+                if !whole && r > 0 {
                     // The missing prices back, to be filled with a new value.
                     store.undo(sid, "t", 1, &Intent::new()).await.unwrap();
-                    store.load(sid, "t").await.unwrap()
-                };
+                }
+                let base = store.load(sid, "t").await.unwrap();
                 let mut df = base.df.clone();
                 let price = df.column("price").unwrap().as_materialized_series().clone();
                 let changed = if whole {

@@ -153,18 +153,15 @@ impl Store {
             .map(|(id, _)| id)
             .collect();
         let mut stats = WriteStats::default();
+        let vanished = |parts: &[PartRef]| parts.iter().any(|p| missing.contains(&p.id));
         for column in &mut plan {
-            if column
-                .parts
-                .as_ref()
-                .is_some_and(|parts| parts.iter().any(|p| missing.contains(&p.id)))
-            {
+            if column.parts.as_deref().is_some_and(vanished) {
                 column.parts = None;
             }
             if column
                 .patch_base
                 .as_ref()
-                .is_some_and(|(_, parts)| parts.iter().any(|p| missing.contains(&p.id)))
+                .is_some_and(|(_, parts)| vanished(parts))
             {
                 column.patch_base = None;
             }
@@ -467,13 +464,17 @@ fn patch_base(base: &CachedTable, column: &Column) -> Option<(usize, Vec<PartRef
     let at = base.df.get_column_index(column.name())?;
     let old = &base.df.columns()[at];
     let parts = base.parts.get(at)?;
-    let layers = parts.iter().map(|p| p.layer).max().unwrap_or(0);
     let fits = old.dtype() == column.dtype()
         && old.len() == column.len()
         && !column.is_empty()
-        && layers < MAX_LAYERS
+        && top_layer(parts) < MAX_LAYERS
         && patchable(column.dtype());
     fits.then(|| (at, parts.clone()))
+}
+
+/// The highest layer of a column's parts (0 when it has no patch).
+fn top_layer(parts: &[PartRef]) -> u32 {
+    parts.iter().map(|p| p.layer).max().unwrap_or(0)
 }
 
 /// Types whose cells compare exactly (bit for bit), so that a patch restores
@@ -596,7 +597,7 @@ fn store_column(
                 });
             }
             Difference::Cells(patch) => {
-                let layer = parts.iter().map(|p| p.layer).max().unwrap_or(0) + 1;
+                let layer = top_layer(&parts) + 1;
                 (parts, patch, layer)
             }
             Difference::Whole => (Vec::new(), series.clone(), 0),
