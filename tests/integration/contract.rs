@@ -1037,6 +1037,17 @@ async fn too_large_is_refused(h: &Harness) {
         .unwrap_err();
     assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
     assert!(err.to_string().contains("limit"), "{err}");
+    // Short text lives in 16-byte views that polars' estimate leaves out:
+    // 1,000 codes of 8 characters are "8,000 bytes" to polars and hold
+    // 16,000, over the cap.
+    let codes: Vec<String> = (0..1000).map(|i| format!("c{i:07}")).collect();
+    let text = DataFrame::new_infer_height(vec![Column::new("code".into(), codes)]).unwrap();
+    assert!(text.estimated_size() < 10_000);
+    let err = store
+        .create_table(&sid, "codes", edit(text, "load"), &new())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::TooLarge { .. }), "{err}");
 }
 
 /// Metadata travels with versions and is undone with them.

@@ -93,7 +93,7 @@ impl SummaryCache {
         // Each column's summary holds a sorted copy of it: beside a large
         // frame, one at a time (each still sorts and counts on every thread).
         let summarize = |name: &&String| inspect::summarize_column(df, name, ask.top);
-        let computed: Vec<ColumnSummary> = if df.estimated_size() > ONE_AT_A_TIME_BYTES {
+        let computed: Vec<ColumnSummary> = if dfmcp_memory::frame_bytes(df) > ONE_AT_A_TIME_BYTES {
             missing
                 .iter()
                 .map(summarize)

@@ -163,7 +163,7 @@ fn estimate_node(ir: &IR, inputs: &[&NodeEst], ea: &Arena<AExpr>) -> Result<(Nod
             };
             for name in names.iter_names() {
                 if let Ok(column) = df.column(name) {
-                    let bytes = column.as_materialized_series().estimated_size() as f64;
+                    let bytes = dfmcp_memory::column_bytes(column) as f64;
                     est.widths
                         .insert(name.clone(), (bytes / rows.max(1.0)).max(1.0));
                     est.origins.insert(name.clone(), (df.clone(), name.clone()));

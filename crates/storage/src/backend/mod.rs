@@ -181,7 +181,7 @@ impl Blob {
     pub fn size(&self) -> u64 {
         match self {
             Blob::Bytes(b) => b.len() as u64,
-            Blob::Frame(s) => s.estimated_size() as u64,
+            Blob::Frame(s) => dfmcp_memory::series_bytes(s) as u64,
         }
     }
 }

@@ -113,7 +113,7 @@ impl Store {
         base_manifest: Option<&str>,
         now: i64,
     ) -> Result<(String, WriteStats)> {
-        let size = edit.df.estimated_size() as u64;
+        let size = dfmcp_memory::frame_bytes(&edit.df) as u64;
         if size > self.config.max_table_bytes {
             return Err(StoreError::TooLarge {
                 name: name.into(),
