@@ -166,6 +166,7 @@ struct Row {
     preview: f64,
     filter: Option<f64>,
     export: Option<f64>,
+    undo_filter: Option<f64>,
     parquet_load: Option<f64>,
     rss: f64,
     heap_load: f64,
@@ -244,7 +245,7 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
     );
     server.ok("redo", t.clone()).await;
     let heap_rounds = heap.peak_mb();
-    let (filter, export) = if rows >= 10_000_000 {
+    let (filter, export, undo_filter) = if rows >= 10_000_000 {
         let (f, _) = timed(
             &server,
             "filter_rows",
@@ -254,9 +255,12 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
         eprintln!("peak heap after filter: {:.0} MB", heap.peak_mb());
         let out = dir.path().join("out.parquet");
         let (e, _) = timed(&server, "export_table", with(json!({ "path": out }))).await;
-        (Some(f), Some(e))
+        // The version before the filter is decoded again unless the frame
+        // cache's budget kept it beside the filtered one.
+        let (u, _) = timed(&server, "undo", t.clone()).await;
+        (Some(f), Some(e), Some(u))
     } else {
-        (None, None)
+        (None, None, None)
     };
     let rss = peak_rss_mb(server.pid);
     let heap_end = heap.finish();
@@ -290,6 +294,7 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
         preview: median(&mut previews),
         filter,
         export,
+        undo_filter,
         parquet_load,
         rss,
         heap_load,
@@ -311,10 +316,10 @@ async fn main() {
         sizes = vec![10_000, 100_000, 1_000_000, 10_000_000];
     }
     println!(
-        "\n| rows × cols | CSV MB | frame MB | load | 1st summary | summary again | fill mean | fill again (no-op) | undo | redo | preview | filter | export | load Parquet | peak heap MB: load / summary / rounds / end | heap / frame | peak RSS MB |"
+        "\n| rows × cols | CSV MB | frame MB | load | 1st summary | summary again | fill mean | fill again (no-op) | undo | redo | preview | filter | export | undo filter | load Parquet | peak heap MB: load / summary / rounds / end | heap / frame | peak RSS MB |"
     );
     println!(
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     let mut runs: Vec<(usize, usize, Vec<&str>)> =
         sizes.into_iter().map(|r| (r, 6, Vec::new())).collect();
@@ -325,7 +330,7 @@ async fn main() {
         let row = run(rows, columns, &extra).await;
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "–".into());
         println!(
-            "| {} × {columns} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.0} / {:.0} / {:.0} / {:.0} | {:.1} | {:.0} |",
+            "| {} × {columns} | {:.0} | {:.0} | {:.0} | {:.0} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {:.0} / {:.0} / {:.0} / {:.0} | {:.1} | {:.0} |",
             row.rows,
             row.file_mb,
             row.frame_mb,
@@ -339,6 +344,7 @@ async fn main() {
             row.preview,
             opt(row.filter),
             opt(row.export),
+            opt(row.undo_filter),
             opt(row.parquet_load),
             row.heap_load,
             row.heap_summary,
