@@ -255,10 +255,12 @@ async fn run(rows: usize, columns: usize, extra: &[&str]) -> Row {
         eprintln!("peak heap after filter: {:.0} MB", heap.peak_mb());
         let out = dir.path().join("out.parquet");
         let (e, _) = timed(&server, "export_table", with(json!({ "path": out }))).await;
-        // The version before the filter is decoded again unless the frame
-        // cache's budget kept it beside the filtered one.
-        let (u, _) = timed(&server, "undo", t.clone()).await;
-        (Some(f), Some(e), Some(u))
+        // Undo only moves the head; the first read after it decodes the
+        // version before the filter again unless the frame cache's budget
+        // kept it beside the filtered one.
+        let (undo, _) = timed(&server, "undo", t.clone()).await;
+        let (read, _) = timed(&server, "preview_rows", t.clone()).await;
+        (Some(f), Some(e), Some(undo + read))
     } else {
         (None, None, None)
     };
@@ -316,7 +318,7 @@ async fn main() {
         sizes = vec![10_000, 100_000, 1_000_000, 10_000_000];
     }
     println!(
-        "\n| rows × cols | CSV MB | frame MB | load | 1st summary | summary again | fill mean | fill again (no-op) | undo | redo | preview | filter | export | undo filter | load Parquet | peak heap MB: load / summary / rounds / end | heap / frame | peak RSS MB |"
+        "\n| rows × cols | CSV MB | frame MB | load | 1st summary | summary again | fill mean | fill again (no-op) | undo | redo | preview | filter | export | undo filter + preview | load Parquet | peak heap MB: load / summary / rounds / end | heap / frame | peak RSS MB |"
     );
     println!(
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
