@@ -52,17 +52,27 @@ impl CachedTable {
 
 impl ColumnMemory {
     fn of(column: &Column) -> Self {
-        let series = column.as_materialized_series();
         ColumnMemory {
             // The chunk stays allocated while a cached version holds it, so
             // its address names it for as long as the cache counts it.
-            chunk: series.chunks().first().map(|chunk| {
-                let address: *const _ = chunk.as_ref();
-                address as *const () as usize
-            }),
-            bytes: dfmcp_memory::series_bytes(series),
+            chunk: chunk_addresses(column).first().copied(),
+            bytes: dfmcp_memory::column_bytes(column),
         }
     }
+}
+
+/// The arrow arrays of a column, by address: two columns hold the very same
+/// data when their chunk lists are the same arrays.
+pub(crate) fn chunk_addresses(column: &Column) -> Vec<usize> {
+    column
+        .as_materialized_series()
+        .chunks()
+        .iter()
+        .map(|chunk| {
+            let address: *const _ = chunk.as_ref();
+            address as *const () as usize
+        })
+        .collect()
 }
 
 /// A column's content id: its stored parts name its values.

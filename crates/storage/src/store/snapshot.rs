@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use super::Store;
 use crate::backend::Blob;
-use crate::cache::CachedTable;
+use crate::cache::{CachedTable, chunk_addresses};
 use crate::codec::{Codec, concat_parts, decode_part};
 use crate::error::{Result, StoreError};
 use crate::ids::{content_id, new_uid};
@@ -618,20 +618,6 @@ fn store_column(
         })
         .collect();
     Ok(Stored { kept, fresh })
-}
-
-/// The arrow arrays of a column, by address: two columns hold the very same
-/// data when their chunk lists are the same arrays.
-fn chunk_addresses(column: &Column) -> Vec<usize> {
-    column
-        .as_materialized_series()
-        .chunks()
-        .iter()
-        .map(|chunk| {
-            let address: *const _ = chunk.as_ref();
-            address as *const () as usize
-        })
-        .collect()
 }
 
 /// The base version's columns by their first chunk's address, so finding
