@@ -294,9 +294,10 @@ pub struct Config {
     #[arg(long, env = "STORAGE_COMPRESSION", default_value = "zstd")]
     pub compression: Compression,
 
-    /// Memory for decoded tables cached in this process, in bytes [default:
-    /// a quarter of the machine's memory, at least 1 GiB, so that the largest
-    /// table a session may hold stays decoded between calls].
+    /// Memory for decoded tables cached in this process, in bytes; versions
+    /// share their unchanged columns, counted once [default: a quarter of the
+    /// machine's memory, at least 1 GiB, so that the largest table a session
+    /// may hold stays decoded between calls].
     #[arg(long, env = "CACHE_BYTES", default_value_t = machine_share(4, 1 << 30))]
     pub cache_bytes: u64,
 
