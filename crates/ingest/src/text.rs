@@ -873,7 +873,9 @@ fn parse_temporal(text: &StringChunked, first: &str) -> PolarsResult<Option<Seri
             match fits(DATE_FORMATS, &|f| {
                 NaiveDate::parse_from_str(first, f).is_ok()
             }) {
-                Some(f) => Some(text.as_date(Some(f), true)?.into_series()),
+                Some(f) => Some(in_slices(text, |t| {
+                    Ok(t.as_date(Some(f), true)?.into_series())
+                })?),
                 None => None,
             }
         }
@@ -881,10 +883,10 @@ fn parse_temporal(text: &StringChunked, first: &str) -> PolarsResult<Option<Seri
             match fits(DATETIME_FORMATS, &|f| {
                 NaiveDateTime::parse_from_str(first, f).is_ok()
             }) {
-                Some(f) => Some(
-                    text.as_datetime(Some(f), unit, true, false, None, &ambiguous)?
-                        .into_series(),
-                ),
+                Some(f) => Some(in_slices(text, |t| {
+                    Ok(t.as_datetime(Some(f), unit, true, false, None, &ambiguous)?
+                        .into_series())
+                })?),
                 None => None,
             }
         }
@@ -892,14 +894,16 @@ fn parse_temporal(text: &StringChunked, first: &str) -> PolarsResult<Option<Seri
             match fits(OFFSET_DATETIME_FORMATS, &|f| {
                 DateTime::parse_from_str(first, f).is_ok()
             }) {
-                Some(f) => Some(
-                    text.as_datetime(Some(f), unit, true, true, None, &ambiguous)?
-                        .into_series(),
-                ),
+                Some(f) => Some(in_slices(text, |t| {
+                    Ok(t.as_datetime(Some(f), unit, true, true, None, &ambiguous)?
+                        .into_series())
+                })?),
                 None => None,
             }
         }
-        Pattern::Time => Some(text.as_time(None, true)?.into_series()),
+        Pattern::Time => Some(in_slices(text, |t| {
+            Ok(t.as_time(None, true)?.into_series())
+        })?),
     };
     if let Some(parsed) = &fast
         && parsed.null_count() == text.null_count()
@@ -920,6 +924,38 @@ fn parse_temporal(text: &StringChunked, first: &str) -> PolarsResult<Option<Seri
         Pattern::Time => return Ok(fast),
     };
     Ok(Some(parsed))
+}
+
+/// Rows below which a column is parsed on one thread.
+const PARSE_SLICE_ROWS: usize = 1 << 16;
+
+/// `parse` applied to `text` a slice per thread, the results joined in
+/// order: polars parses a column with a known format on one thread, the
+/// longest step of a CSV load after the read itself.
+fn in_slices(
+    text: &StringChunked,
+    parse: impl Fn(&StringChunked) -> PolarsResult<Series> + Sync,
+) -> PolarsResult<Series> {
+    use rayon::prelude::*;
+    let len = text.len();
+    let threads = rayon::current_num_threads().clamp(1, len.div_ceil(PARSE_SLICE_ROWS).max(1));
+    if threads == 1 {
+        return parse(text);
+    }
+    let step = len.div_ceil(threads);
+    let starts: Vec<usize> = (0..len).step_by(step).collect();
+    let mut parsed = starts
+        .into_par_iter()
+        .map(|start| parse(&text.slice(start as i64, step.min(len - start))))
+        .collect::<PolarsResult<Vec<Series>>>()?
+        .into_iter();
+    let Some(mut joined) = parsed.next() else {
+        return parse(text);
+    };
+    for piece in parsed {
+        joined.append_owned(piece)?;
+    }
+    Ok(joined)
 }
 
 /// Text columns holding only numbers with decimal commas (and perhaps dots
@@ -988,6 +1024,84 @@ fn csv_error(path: &Path, e: PolarsError) -> IngestError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporal_columns_parsed_in_slices_match_a_whole_parse() {
+        let rows = 300_000;
+        let dates: Vec<Option<String>> = (0..rows)
+            .map(|i| (i % 1000 != 7).then(|| format!("2024-{:02}-{:02}", 1 + i % 12, 1 + i % 28)))
+            .collect();
+        let stamps: Vec<String> = (0..rows)
+            .map(|i| {
+                format!(
+                    "2024-03-{:02} {:02}:{:02}:{:02}",
+                    1 + i % 28,
+                    i % 24,
+                    i % 60,
+                    i / 60 % 60
+                )
+            })
+            .collect();
+        let times: Vec<String> = (0..rows)
+            .map(|i| format!("{:02}:{:02}:{:02}", i % 24, i % 60, i / 7 % 60))
+            .collect();
+        // One value that is no date, in the last slice.
+        let mut bad = dates.clone();
+        bad[rows - 3] = Some("2024-13-45".into());
+        let mut df = df!("d" => &dates, "t" => &stamps, "h" => &times, "bad" => &bad).unwrap();
+        let mut notes = Vec::new();
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap()
+            .install(|| parse_temporal_columns(&mut df, &mut notes))
+            .unwrap();
+        let column = |name: &str| df.column(name).unwrap().as_materialized_series().clone();
+
+        let whole = StringChunked::new("d".into(), &dates)
+            .as_date(Some("%Y-%m-%d"), false)
+            .unwrap()
+            .into_series();
+        assert_eq!(column("d").dtype(), &DataType::Date);
+        assert!(column("d").equals_missing(&whole));
+        assert_eq!(
+            column("d").null_count(),
+            dates.iter().filter(|d| d.is_none()).count()
+        );
+
+        let ambiguous = StringChunked::from_slice(PlSmallStr::EMPTY, &["raise"]);
+        let whole = StringChunked::new("t".into(), &stamps)
+            .as_datetime(
+                Some("%Y-%m-%d %H:%M:%S"),
+                TimeUnit::Microseconds,
+                false,
+                false,
+                None,
+                &ambiguous,
+            )
+            .unwrap()
+            .into_series();
+        assert!(
+            column("t").equals_missing(&whole),
+            "{:?}",
+            column("t").dtype()
+        );
+
+        let whole = StringChunked::new("h".into(), &times)
+            .as_time(None, false)
+            .unwrap()
+            .into_series();
+        assert_eq!(column("h").dtype(), &DataType::Time);
+        assert!(column("h").equals_missing(&whole));
+
+        assert_eq!(column("bad").dtype(), &DataType::String);
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("column bad") && n.contains("1 value(s)")),
+            "{notes:?}"
+        );
+    }
 
     #[test]
     fn records_honour_quotes() {
