@@ -41,3 +41,14 @@ pub use error::{Limit, OpsError, Result};
 pub use missing::{FillStrategy, How};
 pub use operation::{Applied, Meta, Operation, code_warnings};
 pub use transform::{Keep, SortKey};
+
+use polars::prelude::{BooleanChunked, DataFrame, PolarsResult};
+
+/// The rows of `df` where `mask` holds. The mask is made one chunk first:
+/// where a column and the mask both have several chunks of different
+/// lengths, polars copies the whole column to line them up, and the columns
+/// of a stored table are cut into parts by their own width. With one chunk
+/// only the mask is sliced.
+pub(crate) fn keep_rows(df: &DataFrame, mask: &BooleanChunked) -> PolarsResult<DataFrame> {
+    df.filter(&mask.rechunk())
+}

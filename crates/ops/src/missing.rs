@@ -366,7 +366,7 @@ pub fn drop_missing(
     }
     let drop = acc.expect("at least one column");
     let dropped = drop.sum().unwrap_or(0) as usize;
-    Ok((df.filter(&!drop)?, dropped))
+    Ok((crate::keep_rows(df, &!drop)?, dropped))
 }
 
 /// What [`mark_intentional_missing`] did to one column.

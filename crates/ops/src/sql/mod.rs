@@ -231,7 +231,7 @@ pub fn filter_rows(df: &DataFrame, condition: &str) -> Result<(DataFrame, usize)
         ));
     }
     let mask = eval_condition(df, condition)?;
-    let out = df.filter(&mask)?;
+    let out = crate::keep_rows(df, &mask)?;
     let removed = df.height() - out.height();
     Ok((out, removed))
 }
@@ -366,6 +366,77 @@ fn sql_error(tables: &[(String, DataFrame)], e: PolarsError) -> OpsError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Columns cut into chunks of their own lengths, as a stored table's
+    /// are, keep the right rows.
+    #[test]
+    fn filter_keeps_rows_across_unaligned_chunks() {
+        let n = 10_000i64;
+        let chunked = |s: Series, rows: i64| {
+            let mut out = s.slice(0, rows as usize);
+            for start in (rows..n).step_by(rows as usize) {
+                out.append(&s.slice(start, rows as usize)).unwrap();
+            }
+            out.into_column()
+        };
+        let df = DataFrame::new_infer_height(vec![
+            chunked(Series::new("id".into(), (0..n).collect::<Vec<_>>()), 1024),
+            chunked(
+                Series::new(
+                    "half".into(),
+                    (0..n).map(|i| i as f64 / 2.0).collect::<Vec<_>>(),
+                ),
+                700,
+            ),
+            chunked(
+                Series::new(
+                    "code".into(),
+                    (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>(),
+                ),
+                333,
+            ),
+        ])
+        .unwrap();
+        assert!(
+            df.columns()
+                .iter()
+                .all(|c| c.as_materialized_series().chunks().len() > 1)
+        );
+        let (out, removed) = filter_rows(&df, "id % 3 = 0").unwrap();
+        let kept: Vec<i64> = (0..n).filter(|i| i % 3 == 0).collect();
+        assert_eq!(removed, n as usize - kept.len());
+        let ids: Vec<i64> = out
+            .column("id")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(ids, kept);
+        let halves: Vec<f64> = out
+            .column("half")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(
+            halves,
+            kept.iter().map(|i| *i as f64 / 2.0).collect::<Vec<_>>()
+        );
+        let codes: Vec<String> = out
+            .column("code")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(
+            codes,
+            kept.iter().map(|i| format!("c{i}")).collect::<Vec<_>>()
+        );
+    }
 
     /// (frame, column, expression, where, create) → expected column and rows
     /// changed, or the start of the error.
