@@ -16,6 +16,7 @@ use polars_arrow::array::{
 use polars_arrow::bitmap::Bitmap;
 use polars_arrow::compute::aggregate::estimated_bytes_size;
 use polars_arrow::datatypes::PhysicalType;
+use polars_arrow::offset::Offset;
 
 /// Bytes of a text view: its length, buffer index, offset and prefix (or the
 /// whole string when it is at most 12 bytes).
@@ -52,16 +53,12 @@ fn array_bytes(array: &dyn Array, seen: &mut HashSet<usize>) -> usize {
         PhysicalType::BinaryView => any
             .downcast_ref::<BinaryViewArrayGeneric<[u8]>>()
             .map(|a| view_bytes(a, seen)),
-        PhysicalType::LargeList => any.downcast_ref::<ListArray<i64>>().map(|a| {
-            a.offsets().len_proxy() * size_of::<i64>()
-                + array_bytes(a.values().as_ref(), seen)
-                + validity_bytes(a.validity())
-        }),
-        PhysicalType::List => any.downcast_ref::<ListArray<i32>>().map(|a| {
-            a.offsets().len_proxy() * size_of::<i32>()
-                + array_bytes(a.values().as_ref(), seen)
-                + validity_bytes(a.validity())
-        }),
+        PhysicalType::LargeList => any
+            .downcast_ref::<ListArray<i64>>()
+            .map(|a| list_bytes(a, seen)),
+        PhysicalType::List => any
+            .downcast_ref::<ListArray<i32>>()
+            .map(|a| list_bytes(a, seen)),
         PhysicalType::FixedSizeList => any
             .downcast_ref::<FixedSizeListArray>()
             .map(|a| array_bytes(a.values().as_ref(), seen) + validity_bytes(a.validity())),
@@ -75,6 +72,12 @@ fn array_bytes(array: &dyn Array, seen: &mut HashSet<usize>) -> usize {
         _ => None,
     };
     counted.unwrap_or_else(|| estimated_bytes_size(array))
+}
+
+fn list_bytes<O: Offset>(array: &ListArray<O>, seen: &mut HashSet<usize>) -> usize {
+    array.offsets().len_proxy() * size_of::<O>()
+        + array_bytes(array.values().as_ref(), seen)
+        + validity_bytes(array.validity())
 }
 
 fn view_bytes<T: ViewType + ?Sized>(
