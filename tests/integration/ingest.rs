@@ -365,6 +365,32 @@ fn options_skip_rows_max_rows_nulls_and_delimiter() {
     assert!(notes.iter().any(|n| n.contains("max_rows")), "{notes:?}");
 }
 
+/// The reader is given only the null markers a file holds: ones that first
+/// occur far past the schema sample and past the first slice of the scan
+/// must still make nulls, in numeric and text columns alike.
+#[test]
+fn null_markers_late_in_a_large_file_are_nulls() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("id,score,label\n");
+    let rows = 600_000;
+    for i in 0..rows {
+        let (score, label) = match i {
+            _ if i == rows - 2 => ("NaN".to_string(), "None".to_string()),
+            _ if i == rows - 1 => ("#N/A".to_string(), "<NA>".to_string()),
+            _ => (format!("{}.5", i % 97), format!("north{}", i % 7)),
+        };
+        text.push_str(&format!("{i},{score},{label}\n"));
+    }
+    assert!(text.len() > 8 << 20, "the markers lie past the first slice");
+    let path = write(dir.path(), "late.csv", text.as_bytes());
+    let (df, _) = load_one(&path, &LoadOptions::default());
+    assert_eq!(df.column("score").unwrap().dtype(), &DataType::Float64);
+    assert_eq!(df.column("score").unwrap().null_count(), 2);
+    assert_eq!(df.column("label").unwrap().null_count(), 2);
+    assert_eq!(cell(&df, "score", rows - 2), AnyValue::Null);
+    assert_eq!(cell(&df, "label", rows - 1), AnyValue::Null);
+}
+
 #[test]
 fn errors_say_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();

@@ -656,13 +656,22 @@ pub(crate) fn load_csv(
         }
     }
 
+    let tokens: Vec<String> = match &opts.null_values {
+        Some(v) => v.clone(),
+        None => DEFAULT_NULL_VALUES.iter().map(|s| (*s).to_string()).collect(),
+    };
+    let source_path = |source: &Option<tempfile::NamedTempFile>| {
+        source
+            .as_ref()
+            .map_or_else(|| path.to_path_buf(), |t| t.path().to_path_buf())
+    };
+    let nulls_in = |source: &Option<tempfile::NamedTempFile>| {
+        null_values_in(&source_path(source), &tokens, dialect.delimiter as u8)
+    };
     let attempt = |source: &Option<tempfile::NamedTempFile>,
+                   null_values: &NullValues,
                    infer: Option<usize>|
      -> PolarsResult<DataFrame> {
-        let null_values: Vec<PlSmallStr> = match &opts.null_values {
-            Some(v) => v.iter().map(|s| s.as_str().into()).collect(),
-            None => DEFAULT_NULL_VALUES.iter().map(|s| (*s).into()).collect(),
-        };
         let options = CsvReadOptions::default()
             .with_has_header(dialect.has_header)
             .with_skip_rows(opts.skip_rows)
@@ -673,7 +682,7 @@ pub(crate) fn load_csv(
                 CsvParseOptions::default()
                     .with_separator(dialect.delimiter as u8)
                     .with_quote_char(Some(b'"'))
-                    .with_null_values(Some(NullValues::AllColumns(null_values)))
+                    .with_null_values(Some(null_values.clone()))
                     .with_missing_is_null(true)
                     .with_truncate_ragged_lines(true)
                     // Dates are parsed after the read (see
@@ -683,11 +692,8 @@ pub(crate) fn load_csv(
                     .with_try_parse_dates(false)
                     .with_decimal_comma(opts.decimal_comma),
             );
-        let read_from = source
-            .as_ref()
-            .map_or_else(|| path.to_path_buf(), |t| t.path().to_path_buf());
         options
-            .try_into_reader_with_file_path(Some(read_from))?
+            .try_into_reader_with_file_path(Some(source_path(source)))?
             .finish()
     };
 
@@ -698,7 +704,8 @@ pub(crate) fn load_csv(
         )));
     }
 
-    let mut result = attempt(&transcoded, Some(10_000));
+    let mut null_values = nulls_in(&transcoded);
+    let mut result = attempt(&transcoded, &null_values, Some(10_000));
     if let Err(e) = &result
         && is_utf8_error(e)
         && transcoded.is_none()
@@ -715,16 +722,17 @@ pub(crate) fn load_csv(
             encoding.label()
         ));
         transcoded = Some(transcode(path, encoding.encoding)?);
-        result = attempt(&transcoded, Some(10_000));
+        null_values = nulls_in(&transcoded);
+        result = attempt(&transcoded, &null_values, Some(10_000));
     }
     if let Err(e) = &result
         && is_parse_error(e)
     {
         // A value late in the file did not fit the type inferred from the
         // first rows: infer from every row.
-        result = attempt(&transcoded, None);
+        result = attempt(&transcoded, &null_values, None);
         if result.is_err() {
-            result = attempt(&transcoded, Some(0)).inspect(|_| {
+            result = attempt(&transcoded, &null_values, Some(0)).inspect(|_| {
                 notes.push(
                     "some columns mix values that no single type fits; every column was loaded as text (a cast can convert them)"
                         .into(),
@@ -766,6 +774,90 @@ pub(crate) fn load_csv(
     }
     parse_temporal_columns(&mut df, &mut notes).map_err(|e| csv_error(path, e))?;
     Ok((df, notes, dialect.info))
+}
+
+/// The reader's null markers: of `tokens`, the empty one and those the file
+/// at `path` holds as a whole field. polars compares every field with every
+/// marker, which with the 13 defaults took a sixth of a 1M-row read; one
+/// multi-pattern scan of the file finds the few that occur (usually none).
+/// A marker is kept whenever the scan cannot rule it out: it holds a field
+/// boundary, or the file cannot be read here.
+fn null_values_in(path: &Path, tokens: &[String], delimiter: u8) -> NullValues {
+    let boundary = |b: u8| b == delimiter || matches!(b, b'"' | b'\r' | b'\n' | b' ' | b'\t');
+    let (kept, sought): (Vec<&String>, Vec<&String>) = tokens
+        .iter()
+        .partition(|t| t.is_empty() || t.bytes().any(boundary));
+    let found = if sought.is_empty() {
+        Vec::new()
+    } else {
+        fields_present(path, &sought, boundary, 4 << 20)
+            .unwrap_or_else(|_| vec![true; sought.len()])
+    };
+    let mut values: Vec<PlSmallStr> = kept.iter().map(|t| t.as_str().into()).collect();
+    values.extend(
+        sought
+            .iter()
+            .zip(found)
+            .filter(|(_, found)| *found)
+            .map(|(t, _)| PlSmallStr::from(t.as_str())),
+    );
+    match values.len() {
+        1 => NullValues::AllColumnsSingle(values.remove(0)),
+        _ => NullValues::AllColumns(values),
+    }
+}
+
+/// Which of `tokens` occur in the file between two field boundaries (or
+/// the file's start and end), searched a slice at a time in parallel, each
+/// slice reaching a token's length into the next.
+///
+/// A non-overlapping leftmost-longest search misses nothing, because no
+/// sought token holds a boundary byte: a token cut short by a longer match,
+/// or starting inside one, has no boundary before or after it.
+fn fields_present(
+    path: &Path,
+    tokens: &[&String],
+    boundary: impl Fn(u8) -> bool + Sync,
+    slice: usize,
+) -> std::io::Result<Vec<bool>> {
+    use aho_corasick::{AhoCorasick, MatchKind};
+    use polars::polars_utils::mmap::MMapSemaphore;
+    use rayon::prelude::*;
+
+    let file = File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(vec![false; tokens.len()]);
+    }
+    // polars' reader maps the file the same way right after.
+    let map = MMapSemaphore::new_from_file(&file).map_err(std::io::Error::other)?;
+    let bytes: &[u8] = map.as_ref();
+    let finder = AhoCorasick::builder()
+        .match_kind(MatchKind::LeftmostLongest)
+        .build(tokens)
+        .map_err(std::io::Error::other)?;
+    let longest = tokens.iter().map(|t| t.len()).max().unwrap_or(0);
+    let slice = slice.max(1);
+    let found = (0..bytes.len().div_ceil(slice))
+        .into_par_iter()
+        .map(|i| {
+            let start = i * slice;
+            let end = (start + slice + longest).min(bytes.len());
+            let mut found = vec![false; tokens.len()];
+            for m in finder.find_iter(&bytes[start..end]) {
+                let (s, e) = (start + m.start(), start + m.end());
+                let before = s == 0 || boundary(bytes[s - 1]);
+                let after = e == bytes.len() || boundary(bytes[e]);
+                if before && after {
+                    found[m.pattern().as_usize()] = true;
+                }
+            }
+            found
+        })
+        .reduce(
+            || vec![false; tokens.len()],
+            |a, b| a.iter().zip(b).map(|(a, b)| *a || b).collect(),
+        );
+    Ok(found)
 }
 
 /// Formats tried on a column's first value before polars' per-value pattern
@@ -1149,6 +1241,47 @@ mod tests {
             &["EF", "x"]
         ])));
         assert!(sniff_header(&rec(&[&["when"], &["2024-01-02"]])));
+    }
+
+    #[test]
+    fn null_markers_are_found_only_as_whole_fields_wherever_slices_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nulls.csv");
+        // "N/A" only inside "#N/A", "None" only inside a word, "NULL" ends
+        // the file without a newline; " n/a " counts (spaces are boundaries).
+        let text = "id,name,score\nNA,north,1.5\n2,Nonetheless,\"#N/A\"\n3, n/a ,nan\n4,x,NULL";
+        std::fs::write(&path, text).unwrap();
+        let tokens: Vec<String> = DEFAULT_NULL_VALUES.iter().map(|t| t.to_string()).collect();
+        let sought: Vec<&String> = tokens.iter().filter(|t| !t.is_empty()).collect();
+        let want: Vec<&str> = vec!["NA", "n/a", "#N/A", "NULL", "nan"];
+        let boundary = |b: u8| b == b',' || matches!(b, b'"' | b'\r' | b'\n' | b' ' | b'\t');
+        for slice in (1..=text.len() + 1).chain([4 << 20]) {
+            let found = fields_present(&path, &sought, boundary, slice).unwrap();
+            let got: Vec<&str> = sought
+                .iter()
+                .zip(found)
+                .filter(|(_, f)| *f)
+                .map(|(t, _)| t.as_str())
+                .collect();
+            assert_eq!(got, want, "slices of {slice} bytes");
+        }
+        let NullValues::AllColumns(values) = null_values_in(&path, &tokens, b',') else {
+            panic!("several markers are present")
+        };
+        let values: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
+        assert_eq!(values, ["", "NA", "n/a", "#N/A", "NULL", "nan"]);
+
+        std::fs::write(&path, "a,b\n1,north\n2,Nonetheless\n").unwrap();
+        assert!(matches!(
+            null_values_in(&path, &tokens, b','),
+            NullValues::AllColumnsSingle(v) if v.is_empty()
+        ));
+        // A marker holding the delimiter cannot be ruled out by the scan.
+        let odd = vec!["x,y".to_string()];
+        assert!(matches!(
+            null_values_in(&path, &odd, b','),
+            NullValues::AllColumnsSingle(v) if v == "x,y"
+        ));
     }
 
     #[test]
