@@ -424,6 +424,36 @@ async fn put_is_idempotent(h: &Harness) {
     assert_eq!(listed[0].size, 4);
 }
 
+/// One put of many blobs (more than a backend writes at once, an id given
+/// twice) stores each under its own id, with its own bytes.
+async fn put_stores_many_blobs_each_under_its_id(h: &Harness) {
+    let b = h.backend();
+    let now = h.now();
+    let id = created(b.as_ref(), now).await;
+    let content = |i: usize| format!("{i}:{}", "x".repeat(i * 37));
+    let mut blobs: Vec<(String, Blob)> = (0..37)
+        .map(|i| (format!("p{i}"), blob(&content(i))))
+        .collect();
+    blobs.push(("p5".into(), blob(&content(5))));
+    b.put_blobs(&id, blobs, now).await.unwrap();
+    let ids: Vec<String> = (0..37).map(|i| format!("p{i}")).collect();
+    let got: Vec<Option<Vec<u8>>> = b
+        .get_blobs(&id, &ids, now)
+        .await
+        .unwrap()
+        .iter()
+        .map(bytes_of)
+        .collect();
+    let want: Vec<Option<Vec<u8>>> = (0..37).map(|i| Some(content(i).into_bytes())).collect();
+    assert_eq!(got, want);
+    let mut listed = b.list_blobs(&id, now).await.unwrap();
+    listed.sort_by_key(|l| l.size);
+    assert_eq!(listed.len(), 37);
+    for (i, l) in listed.iter().enumerate() {
+        assert_eq!(l.size, content(i).len() as u64);
+    }
+}
+
 /// A missing or expired session is an error and stores nothing.
 async fn put_into_a_missing_session_fails(h: &Harness) {
     let b = h.backend();
@@ -602,6 +632,7 @@ crate::per_backend!(
     cas_appends_trims_and_drops_logs,
     read_log_gives_the_newest_oldest_first,
     put_is_idempotent,
+    put_stores_many_blobs_each_under_its_id,
     put_into_a_missing_session_fails,
     touch_reports_presence,
     get_returns_one_entry_per_id,

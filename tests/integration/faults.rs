@@ -114,6 +114,46 @@ fn embedded_store_refuses_a_future_format() {
     assert!(err.to_string().contains("format 99"), "{err}");
 }
 
+/// A put that fails part-way leaves no file behind, whichever of the
+/// embedded store's writers had already written theirs.
+#[tokio::test]
+async fn embedded_store_removes_the_files_of_a_failed_put() {
+    use dfmcp_storage::backend::{Backend, Blob, SessionMeta};
+    let dir = tempfile::tempdir().unwrap();
+    let backend = SqliteBackend::open(dir.path()).unwrap();
+    let now = 1_000_000;
+    let meta = SessionMeta {
+        id: "s".into(),
+        created_ms: now,
+        last_access_ms: now,
+        ttl_ms: 3_600_000,
+    };
+    assert!(backend.create_session(&meta).await.unwrap());
+    let mut blobs: Vec<(String, Blob)> = (0..30)
+        .map(|i| (format!("p{i}"), Blob::Bytes(format!("part {i}").into())))
+        .collect();
+    // Not encoded bytes: the embedded store refuses it.
+    blobs.insert(20, ("frame".into(), Blob::Frame(Series::new("x".into(), [1i64]))));
+    let err = backend.put_blobs("s", blobs, now).await.unwrap_err();
+    assert!(err.to_string().contains("encoded blobs only"), "{err}");
+    assert!(backend.list_blobs("s", now).await.unwrap().is_empty());
+    let mut left = Vec::new();
+    for sub in ["objects", "blobs", "tmp"] {
+        let Ok(entries) = std::fs::read_dir(dir.path().join(sub)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                left.extend(std::fs::read_dir(&path).unwrap().flatten().map(|e| e.path()));
+            } else {
+                left.push(path);
+            }
+        }
+    }
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
 /// A file where the data directory should be is a clear error.
 #[test]
 fn embedded_store_explains_an_unusable_directory() {

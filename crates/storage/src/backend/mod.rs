@@ -311,6 +311,9 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// Stores blobs under their ids with `touched = now_ms`.
     ///
     /// # Behavior
+    /// - Every blob of the call is stored under its own id, however many
+    ///   there are (a backend may write them concurrently); an id given
+    ///   twice is stored once.
     /// - Idempotent: ids are content addresses (or unique), so a blob stored
     ///   twice is the same blob; storing it again refreshes its touch time.
     /// - A blob is durable when this returns.

@@ -261,6 +261,65 @@ impl SqliteBackend {
         .await
     }
 
+    /// Writes each blob to a file of its own, durably, on a few threads:
+    /// the file system commits concurrent syncs together, where one after
+    /// another each waited for its own (a 1M-row table's 20 parts took 11-13
+    /// ms to write in turn). Every file written, failed or not, is listed in
+    /// `written`, so the caller can remove them all.
+    fn write_blob_files(
+        &self,
+        dir: &Path,
+        blobs: &[(String, Blob)],
+        written: &mut Vec<(String, String, i64)>,
+    ) -> Result<()> {
+        const WRITERS: usize = 8;
+        let chunk = blobs.len().div_ceil(WRITERS).max(1);
+        let results: Vec<(Vec<(String, String, i64)>, Result<()>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = blobs
+                .chunks(chunk)
+                .map(|slice| {
+                    scope.spawn(move || {
+                        let mut done = Vec::with_capacity(slice.len());
+                        for (id, blob) in slice {
+                            let Blob::Bytes(bytes) = blob else {
+                                return (
+                                    done,
+                                    Err(StoreError::Internal(
+                                        "the sqlite backend stores encoded blobs only".into(),
+                                    )),
+                                );
+                            };
+                            match self.write_blob_file(dir, id, bytes) {
+                                Ok(file) => done.push((id.clone(), file, bytes.len() as i64)),
+                                Err(e) => return (done, Err(e)),
+                            }
+                        }
+                        (done, Ok(()))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            Vec::new(),
+                            Err(StoreError::Internal("a blob writer panicked".into())),
+                        )
+                    })
+                })
+                .collect()
+        });
+        let mut outcome = Ok(());
+        for (done, result) in results {
+            written.extend(done);
+            if outcome.is_ok() {
+                outcome = result;
+            }
+        }
+        outcome
+    }
+
     fn write_blob_file(&self, dir: &Path, id: &str, bytes: &[u8]) -> Result<String> {
         let file = format!("{id}.{}", new_uid());
         let tmp = self.inner.dir.join("tmp").join(&file);
@@ -811,15 +870,7 @@ impl Backend for SqliteBackend {
             // Files first, each durable, outside any transaction...
             let mut written = Vec::with_capacity(blobs.len());
             let outcome = (|| {
-                for (id, blob) in &blobs {
-                    let Blob::Bytes(bytes) = blob else {
-                        return Err(StoreError::Internal(
-                            "the sqlite backend stores encoded blobs only".into(),
-                        ));
-                    };
-                    let file = this.write_blob_file(&dir, id, bytes)?;
-                    written.push((id.clone(), file, bytes.len() as i64));
-                }
+                this.write_blob_files(&dir, &blobs, &mut written)?;
                 // Make the renames durable before the rows that point at them.
                 fs::File::open(&dir)
                     .and_then(|d| d.sync_all())

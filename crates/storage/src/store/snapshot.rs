@@ -174,7 +174,12 @@ impl Store {
             .filter(|&i| plan[i].parts.is_none())
             .collect();
         let mut seen: HashSet<String> = HashSet::new();
+        // The last group's parts go out with the manifest, in one request;
+        // each earlier one before the next group is encoded.
+        let mut pending: Vec<(String, Blob)> = Vec::new();
         for group in encode_groups(&edit.df, &fresh, ENCODE_GROUP_BYTES) {
+            let earlier = std::mem::take(&mut pending);
+            self.put_all(session, earlier, &mut stats, now).await?;
             let df = edit.df.clone();
             let targets: Vec<(usize, Option<PatchBase>)> = group
                 .iter()
@@ -230,7 +235,7 @@ impl Store {
                 plan[i].parts = Some(refs);
             }
             stats.written += to_put.len();
-            self.put_all(session, to_put, &mut stats, now).await?;
+            pending = to_put;
         }
 
         let mut entries = Vec::with_capacity(plan.len());
@@ -266,12 +271,14 @@ impl Store {
             });
         }
         let manifest_id = content_id('m', &manifest_bytes);
-        let manifest_blob = vec![(
-            manifest_id.clone(),
-            Blob::Bytes(Bytes::from(manifest_bytes)),
-        )];
-        self.put_all(session, manifest_blob, &mut stats, now)
-            .await?;
+        // A change that changed nothing has the base's manifest, stored.
+        if base_manifest != Some(manifest_id.as_str()) {
+            pending.push((
+                manifest_id.clone(),
+                Blob::Bytes(Bytes::from(manifest_bytes)),
+            ));
+        }
+        self.put_all(session, pending, &mut stats, now).await?;
         self.manifests
             .insert(session, &manifest_id, Arc::new(manifest));
         Ok((manifest_id, stats))
