@@ -133,7 +133,10 @@ async fn embedded_store_removes_the_files_of_a_failed_put() {
         .map(|i| (format!("p{i}"), Blob::Bytes(format!("part {i}").into())))
         .collect();
     // Not encoded bytes: the embedded store refuses it.
-    blobs.insert(20, ("frame".into(), Blob::Frame(Series::new("x".into(), [1i64]))));
+    blobs.insert(
+        20,
+        ("frame".into(), Blob::Frame(Series::new("x".into(), [1i64]))),
+    );
     let err = backend.put_blobs("s", blobs, now).await.unwrap_err();
     assert!(err.to_string().contains("encoded blobs only"), "{err}");
     assert!(backend.list_blobs("s", now).await.unwrap().is_empty());
@@ -145,7 +148,12 @@ async fn embedded_store_removes_the_files_of_a_failed_put() {
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
-                left.extend(std::fs::read_dir(&path).unwrap().flatten().map(|e| e.path()));
+                left.extend(
+                    std::fs::read_dir(&path)
+                        .unwrap()
+                        .flatten()
+                        .map(|e| e.path()),
+                );
             } else {
                 left.push(path);
             }

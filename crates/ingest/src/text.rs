@@ -658,7 +658,10 @@ pub(crate) fn load_csv(
 
     let tokens: Vec<String> = match &opts.null_values {
         Some(v) => v.clone(),
-        None => DEFAULT_NULL_VALUES.iter().map(|s| (*s).to_string()).collect(),
+        None => DEFAULT_NULL_VALUES
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect(),
     };
     let source_path = |source: &Option<tempfile::NamedTempFile>| {
         source
