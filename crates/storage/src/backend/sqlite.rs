@@ -270,11 +270,12 @@ impl SqliteBackend {
         &self,
         dir: &Path,
         blobs: &[(String, Blob)],
-        written: &mut Vec<(String, String, i64)>,
+        written: &mut Vec<WrittenBlob>,
     ) -> Result<()> {
         const WRITERS: usize = 8;
         let chunk = blobs.len().div_ceil(WRITERS).max(1);
-        let results: Vec<(Vec<(String, String, i64)>, Result<()>)> = std::thread::scope(|scope| {
+        // Per writer: the files it wrote, and how it ended.
+        let results: Vec<(Vec<WrittenBlob>, Result<()>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = blobs
                 .chunks(chunk)
                 .map(|slice| {
@@ -337,6 +338,9 @@ impl SqliteBackend {
         Ok(file)
     }
 }
+
+/// A blob written to a file: its id, the file's name and its size.
+type WrittenBlob = (String, String, i64);
 
 /// Runs blocking work (SQLite, files) off the async runtime.
 async fn off_runtime<T, F>(f: F) -> Result<T>
