@@ -37,6 +37,21 @@ fn bytes_of(blob: &Option<Blob>) -> Option<Vec<u8>> {
     }
 }
 
+/// The bytes `get_blobs` gives for `ids`, in order.
+async fn contents(
+    b: &dyn Backend,
+    session: &str,
+    ids: &[String],
+    now: i64,
+) -> Vec<Option<Vec<u8>>> {
+    b.get_blobs(session, ids, now)
+        .await
+        .unwrap()
+        .iter()
+        .map(bytes_of)
+        .collect()
+}
+
 fn put_table(name: &str, rev: u64, expected: Option<u64>) -> TableChange {
     TableChange {
         name: name.into(),
@@ -437,13 +452,7 @@ async fn put_stores_many_blobs_each_under_its_id(h: &Harness) {
     blobs.push(("p5".into(), blob(&content(5))));
     b.put_blobs(&id, blobs, now).await.unwrap();
     let ids: Vec<String> = (0..37).map(|i| format!("p{i}")).collect();
-    let got: Vec<Option<Vec<u8>>> = b
-        .get_blobs(&id, &ids, now)
-        .await
-        .unwrap()
-        .iter()
-        .map(bytes_of)
-        .collect();
+    let got = contents(b.as_ref(), &id, &ids, now).await;
     let want: Vec<Option<Vec<u8>>> = (0..37).map(|i| Some(content(i).into_bytes())).collect();
     assert_eq!(got, want);
     let mut listed = b.list_blobs(&id, now).await.unwrap();
@@ -505,13 +514,7 @@ async fn get_returns_one_entry_per_id(h: &Harness) {
     .await
     .unwrap();
     let ids: Vec<String> = ["c", "b", "a"].iter().map(|s| s.to_string()).collect();
-    let got: Vec<Option<Vec<u8>>> = b
-        .get_blobs(&id, &ids, now)
-        .await
-        .unwrap()
-        .iter()
-        .map(bytes_of)
-        .collect();
+    let got = contents(b.as_ref(), &id, &ids, now).await;
     assert_eq!(got, [Some(b"C".to_vec()), None, Some(b"A".to_vec())]);
     let missing = b.get_blobs(&sid(), &ids, now).await.unwrap();
     assert!(missing.iter().all(Option::is_none) && missing.len() == 3);
