@@ -264,8 +264,9 @@ impl SqliteBackend {
     /// Writes each blob to a file of its own, durably, on a few threads:
     /// the file system commits concurrent syncs together, where one after
     /// another each waited for its own (a 1M-row table's 20 parts took 11-13
-    /// ms to write in turn). Every file written, failed or not, is listed in
-    /// `written`, so the caller can remove them all.
+    /// ms to write in turn). The files written, whether the put fails or not,
+    /// are listed in `written`, so the caller can remove them all (all but a
+    /// panicked writer's, which nothing here can cause).
     fn write_blob_files(
         &self,
         dir: &Path,
