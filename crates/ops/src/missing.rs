@@ -285,14 +285,14 @@ fn fill_with_value(s: &Series, v: Scalar) -> Result<FillOne> {
     // Numbers are filled in one pass over each chunk; other types through a
     // full column of the value and a mask.
     let in_place = match s.dtype() {
-        DataType::Float64 => match fill.f64()?.get(0) {
-            Some(x) => Some(s.f64()?.fill_null_with_values(x)?.into_series()),
-            None => None,
-        },
-        DataType::Int64 => match fill.i64()?.get(0) {
-            Some(x) => Some(s.i64()?.fill_null_with_values(x)?.into_series()),
-            None => None,
-        },
+        DataType::Float64 => {
+            let column = s.f64()?;
+            fill.f64()?.get(0).map(|x| nulls_set_to(column, x))
+        }
+        DataType::Int64 => {
+            let column = s.i64()?;
+            fill.i64()?.get(0).map(|x| nulls_set_to(column, x))
+        }
         _ => None,
     };
     let out = match in_place {
@@ -300,6 +300,26 @@ fn fill_with_value(s: &Series, v: Scalar) -> Result<FillOne> {
         None => s.zip_with(&s.is_not_null(), &fill.new_from_index(0, s.len()))?,
     };
     Ok((out, shown, None))
+}
+
+/// `ca` with every missing value set to `value`, chunk by chunk: each
+/// chunk's values are copied whole and only the missing slots written.
+/// polars' `fill_null_with_values` builds each chunk run by run, slow when
+/// the missing values are scattered (1M floats, a tenth missing: 5.3 ms
+/// against 3.9 in a throwaway timing).
+fn nulls_set_to<T: PolarsNumericType>(ca: &ChunkedArray<T>, value: T::Native) -> Series {
+    let chunks = ca.downcast_iter().map(|arr| {
+        let mut values = arr.values().as_slice().to_vec();
+        if let Some(valid) = arr.validity().filter(|v| v.unset_bits() > 0) {
+            for (slot, present) in values.iter_mut().zip(valid.iter()) {
+                if !present {
+                    *slot = value;
+                }
+            }
+        }
+        polars_arrow::array::PrimitiveArray::from_vec(values)
+    });
+    ChunkedArray::<T>::from_chunk_iter(ca.name().clone(), chunks).into_series()
 }
 
 /// Formats a statistic for people: whole numbers bare, others to 6
@@ -479,6 +499,38 @@ mod tests {
             assert!(filled.equals_missing(&masked), "{filled:?}");
             assert_eq!(filled.null_count(), 0);
             assert!(shown.is_some());
+        }
+    }
+
+    /// Scattered missing values in chunks that start mid-byte of their
+    /// validity (slices) are filled in the right slots; present values keep
+    /// their bits (-0.0, NaN) and every chunk its length.
+    #[test]
+    fn scattered_nulls_fill_in_sliced_chunks() {
+        let values: Vec<Option<f64>> = (0..10_003)
+            .map(|i| match i % 7 {
+                0 => None,
+                1 => Some(-0.0),
+                2 => Some(f64::NAN),
+                _ => Some(i as f64 / 3.0),
+            })
+            .collect();
+        let whole = Series::new("f".into(), values);
+        let mut s = whole.slice(3, 4_001);
+        s.append(&whole.slice(4_004, 5_555)).unwrap();
+        s.append(&whole.slice(9_559, 444)).unwrap();
+        let lengths = |s: &Series| s.chunks().iter().map(|c| c.len()).collect::<Vec<_>>();
+        let v = Scalar::new(DataType::Float64, AnyValue::Float64(0.5));
+        let (filled, _, _) = fill_with_value(&s, v).unwrap();
+        assert_eq!(lengths(&filled), lengths(&s));
+        assert_eq!(filled.null_count(), 0);
+        let got = filled.f64().unwrap();
+        for (i, old) in s.f64().unwrap().iter().enumerate() {
+            let new = got.get(i).unwrap();
+            match old {
+                Some(old) => assert_eq!(old.to_bits(), new.to_bits(), "row {i}"),
+                None => assert_eq!(new, 0.5, "row {i}"),
+            }
         }
     }
 
