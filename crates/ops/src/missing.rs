@@ -303,18 +303,21 @@ fn fill_with_value(s: &Series, v: Scalar) -> Result<FillOne> {
 }
 
 /// `ca` with every missing value set to `value`, chunk by chunk: each
-/// chunk's values are copied whole and only the missing slots written.
+/// chunk's values are copied whole and only the missing slots written; a
+/// chunk with none missing is kept as it is (no copy, and the store then
+/// sees the very same column).
 /// polars' `fill_null_with_values` builds each chunk run by run, slow when
 /// the missing values are scattered (1M floats, a tenth missing: 5.3 ms
 /// against 3.9 in a throwaway timing).
 fn nulls_set_to<T: PolarsNumericType>(ca: &ChunkedArray<T>, value: T::Native) -> Series {
     let chunks = ca.downcast_iter().map(|arr| {
+        let Some(valid) = arr.validity().filter(|v| v.unset_bits() > 0) else {
+            return arr.clone();
+        };
         let mut values = arr.values().as_slice().to_vec();
-        if let Some(valid) = arr.validity().filter(|v| v.unset_bits() > 0) {
-            for (slot, present) in values.iter_mut().zip(valid.iter()) {
-                if !present {
-                    *slot = value;
-                }
+        for (slot, present) in values.iter_mut().zip(valid.iter()) {
+            if !present {
+                *slot = value;
             }
         }
         polars_arrow::array::PrimitiveArray::from_vec(values)
@@ -532,6 +535,25 @@ mod tests {
                 None => assert_eq!(new, 0.5, "row {i}"),
             }
         }
+    }
+
+    /// A column with nothing missing comes back as the very same arrays, so
+    /// that a repeated fill is recognised as no change without comparing.
+    #[test]
+    fn nothing_missing_keeps_the_arrays() {
+        let mut s = Series::new("f".into(), [1.5, 2.5]);
+        s.append(&Series::new("f".into(), [Some(3.5), None]).slice(0, 1))
+            .unwrap();
+        let v = Scalar::new(DataType::Float64, AnyValue::Float64(0.5));
+        let (filled, _, _) = fill_with_value(&s, v).unwrap();
+        let buffers = |s: &Series| -> Vec<*const f64> {
+            s.f64()
+                .unwrap()
+                .downcast_iter()
+                .map(|a| a.values().as_ptr())
+                .collect()
+        };
+        assert_eq!(buffers(&filled), buffers(&s));
     }
 
     #[test]
