@@ -786,7 +786,7 @@ pub(crate) fn load_csv(
 /// A marker is kept whenever the scan cannot rule it out: it holds a field
 /// boundary, or the file cannot be read here.
 fn null_values_in(path: &Path, tokens: &[String], delimiter: u8) -> NullValues {
-    let boundary = |b: u8| b == delimiter || matches!(b, b'"' | b'\r' | b'\n' | b' ' | b'\t');
+    let boundary = field_boundary(delimiter);
     let (kept, sought): (Vec<&String>, Vec<&String>) = tokens
         .iter()
         .partition(|t| t.is_empty() || t.bytes().any(boundary));
@@ -808,6 +808,12 @@ fn null_values_in(path: &Path, tokens: &[String], delimiter: u8) -> NullValues {
         1 => NullValues::AllColumnsSingle(values.remove(0)),
         _ => NullValues::AllColumns(values),
     }
+}
+
+/// Bytes that may end a field, as far as a null marker is concerned (spaces
+/// too: counting more boundaries only keeps more markers).
+fn field_boundary(delimiter: u8) -> impl Fn(u8) -> bool + Copy + Sync {
+    move |b: u8| b == delimiter || matches!(b, b'"' | b'\r' | b'\n' | b' ' | b'\t')
 }
 
 /// Which of `tokens` occur in the file between two field boundaries (or
@@ -1257,7 +1263,7 @@ mod tests {
         let tokens: Vec<String> = DEFAULT_NULL_VALUES.iter().map(|t| t.to_string()).collect();
         let sought: Vec<&String> = tokens.iter().filter(|t| !t.is_empty()).collect();
         let want: Vec<&str> = vec!["NA", "n/a", "#N/A", "NULL", "nan"];
-        let boundary = |b: u8| b == b',' || matches!(b, b'"' | b'\r' | b'\n' | b' ' | b'\t');
+        let boundary = field_boundary(b',');
         for slice in (1..=text.len() + 1).chain([4 << 20]) {
             let found = fields_present(&path, &sought, boundary, slice).unwrap();
             let got: Vec<&str> = sought
