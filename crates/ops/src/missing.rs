@@ -306,6 +306,7 @@ fn fill_with_value(s: &Series, v: Scalar) -> Result<FillOne> {
 /// chunk's values are copied whole and only the missing slots written; a
 /// chunk with none missing is kept as it is (no copy, and the store then
 /// sees the very same column).
+///
 /// polars' `fill_null_with_values` builds each chunk run by run, slow when
 /// the missing values are scattered (1M floats, a tenth missing: 5.3 ms
 /// against 3.9 in a throwaway timing).
